@@ -1,0 +1,47 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "git-ml",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "git-ml", targets: ["git-ml"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    ],
+    targets: [
+        /** The executable: hands the command line to GitMLCommands and nothing else. */
+        .executableTarget(name: "git-ml", dependencies: ["GitMLCommands"]),
+        /** The CLI: parses arguments, calls the libraries, renders text or --json, maps errors to exit codes. */
+        .target(
+            name: "GitMLCommands",
+            dependencies: [
+                "GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        /** Run records: snapshot, run, data pointers, environment, seeds, secrets, verify, fsck, index. */
+        .target(name: "GitMLLineage", dependencies: ["GitMLGit", "GitMLStore", "GitMLBasics"]),
+        /** libgit2 behind Swift types: repository discovery, HEAD, status, diff as patch, remotes, identity. */
+        .target(name: "GitMLGit", dependencies: ["CGit2", "GitMLBasics"]),
+        /** Atomic files, SHA-256 (OpenSSL), the content-addressed object store and SQLite. */
+        .target(name: "GitMLStore", dependencies: ["CSQLite", "COpenSSL", "GitMLBasics"]),
+        /** Shared vocabulary: the error protocol, JSON and YAML values, repository-relative paths. */
+        .target(name: "GitMLBasics", dependencies: ["CYAML"]),
+        /** libgit2 from Debian's libgit2-dev. */
+        .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
+        /** SQLite from Debian's libsqlite3-dev. */
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        /** OpenSSL's libcrypto (SHA-256) from Debian's libssl-dev. */
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        /** libyaml's event parser from Debian's libyaml-dev. */
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        /** Test helpers: isolated temporary git repositories, bare remotes, running the built binary. */
+        .target(name: "GitMLTestSupport", dependencies: ["GitMLBasics"], path: "Sources/GitMLTestSupport"),
+        .testTarget(name: "GitMLBasicsTests", dependencies: ["GitMLBasics"]),
+        .testTarget(
+            name: "GitMLLineageTests",
+            dependencies: ["GitMLLineage", "GitMLGit", "GitMLStore", "GitMLTestSupport"]),
+        .testTarget(name: "GitMLEndToEndTests", dependencies: ["GitMLTestSupport", "GitMLBasics"]),
+    ]
+)

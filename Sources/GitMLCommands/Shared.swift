@@ -1,0 +1,117 @@
+import ArgumentParser
+import Foundation
+import GitMLBasics
+import GitMLLineage
+
+/// Options every command takes.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .customShort("C"), help: ArgumentHelp("Run as if started in <path>.", valueName: "path"))
+    var directory: String?
+}
+
+/// `--json` for read commands.
+struct OutputOptions: ParsableArguments {
+    @Flag(help: "Print JSON (a documented, versioned contract) instead of text.")
+    var json = false
+}
+
+/// The command's view of the world: where it runs, its environment, how to print.
+struct Context {
+    let currentDirectory: String
+    let environment: [String: String]
+    let json: Bool
+
+    init(_ common: CommonOptions, json: Bool = false) throws {
+        let base = FileManager.default.currentDirectoryPath
+        var directory = base
+        if let path = common.directory {
+            directory = RepositoryPath.normalize(path.hasPrefix("/") ? path : base + "/" + path)
+            guard FileManager.default.fileExists(atPath: directory) else { throw PathError.notFound(path: path) }
+        }
+        currentDirectory = directory
+        environment = ProcessInfo.processInfo.environment
+        self.json = json
+    }
+
+    func workspace(requireInitialized: Bool = true) throws -> Workspace {
+        try Workspace(currentDirectory: currentDirectory, environment: environment, requireInitialized: requireInitialized)
+    }
+
+    var color: Bool { environment["NO_COLOR"] == nil && isatty(1) == 1 && environment["TERM"] != "dumb" }
+
+    func paint(_ text: String, _ code: String) -> String { color ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
+
+    /// A progress reporter for stderr, only when stderr is a terminal.
+    var progress: (@Sendable (HashProgress) -> Void)? {
+        guard isatty(2) == 1 else { return nil }
+        return { p in
+            let mib = { (n: Int64) in String(format: "%.1f", Double(n) / 1_048_576) }
+            let percent = p.bytesTotal > 0 ? Int(Double(p.bytesDone) * 100 / Double(p.bytesTotal)) : 100
+            var line = "\rhashing \(mib(p.bytesDone))/\(mib(p.bytesTotal)) MiB (\(percent)%), \(p.filesDone)/\(p.filesTotal) files"
+            if p.filesDone == p.filesTotal && p.bytesDone >= p.bytesTotal { line += "\n" }
+            FileHandle.standardError.write(Data(line.utf8))
+        }
+    }
+}
+
+func printError(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
+
+/// A git-ml command: does its work in `execute`, and leaves the reporting of errors to one place.
+protocol GitMLCommand: ParsableCommand {
+    /// Returns the exit status.
+    func execute() throws -> Int32
+    var wantsJSON: Bool { get }
+}
+
+extension GitMLCommand {
+    var wantsJSON: Bool { false }
+
+    mutating func run() throws {
+        let status: Int32
+        do {
+            status = try execute()
+        } catch let error as GitMLError {
+            report(code: error.code, message: error.message, hint: error.hint)
+            throw ExitCode(error.exitStatus)
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            report(code: "internal-error", message: "\(error)", hint: "")
+            throw ExitCode(ExitStatus.operational)
+        }
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    private func report(code: String, message: String, hint: String) {
+        if wantsJSON {
+            let value: JSONValue = .object([
+                "error": .object(["code": .string(code), "message": .string(message), "hint": .string(hint)])
+            ])
+            print(JSONWriter.compact(value))
+        }
+        printError("error: \(message)")
+        if !hint.isEmpty { printError("hint: \(hint)") }
+    }
+}
+
+/// Formats a number for tables: integers plainly, others with up to 6 significant digits.
+func formatNumber(_ value: JSONValue) -> String {
+    switch value {
+    case .int(let i): return String(i)
+    case .double(let d):
+        if !d.isFinite { return d.isNaN ? "NaN" : (d > 0 ? "Infinity" : "-Infinity") }
+        return String(format: "%.6g", d)
+    default: return value.description
+    }
+}
+
+/// Left-aligned columns for terminal tables.
+func table(_ rows: [[String]]) -> String {
+    guard let width = rows.map(\.count).max() else { return "" }
+    var widths = [Int](repeating: 0, count: width)
+    for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+    return rows.map { row in
+        row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+            .joined(separator: "  ")
+    }.joined(separator: "\n")
+}

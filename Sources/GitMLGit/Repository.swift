@@ -1,0 +1,138 @@
+internal import CGit2
+import GitMLBasics
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+private let libgit2Initialized: Bool = {
+    git_libgit2_init()
+    return true
+}()
+
+/// A git repository with a work tree, opened the way git finds it: from the current directory upward,
+/// or from `GIT_DIR` and `GIT_WORK_TREE` when they are set (and `GIT_CEILING_DIRECTORIES` respected).
+public final class Repository {
+    let handle: OpaquePointer
+    /// The work tree's root, without a trailing slash.
+    public let root: String
+    /// The git directory (`.git`), without a trailing slash.
+    public let gitDirectory: String
+
+    /// Finds the repository containing `directory`, honouring git's environment variables.
+    public init(discoveringFrom directory: String, environment: [String: String]) throws {
+        _ = libgit2Initialized
+        var raw: OpaquePointer?
+        func absolute(_ path: String) -> String {
+            RepositoryPath.normalize(path.hasPrefix("/") ? path : directory + "/" + path)
+        }
+        if let gitDir = environment["GIT_DIR"], !gitDir.isEmpty {
+            let flags = GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue
+            guard git_repository_open_ext(&raw, absolute(gitDir), flags, nil) == 0, let raw else {
+                throw RepositoryError.notARepository(path: absolute(gitDir))
+            }
+            handle = raw
+        } else {
+            let ceilings = environment["GIT_CEILING_DIRECTORIES"]
+            guard git_repository_open_ext(&raw, directory, 0, ceilings) == 0, let raw else {
+                throw RepositoryError.notARepository(path: directory)
+            }
+            handle = raw
+        }
+        gitDirectory = Self.trimmed(String(cString: git_repository_path(handle)))
+        if let workTree = environment["GIT_WORK_TREE"], !workTree.isEmpty {
+            try check(git_repository_set_workdir(handle, absolute(workTree), 0), "set the work tree")
+        } else if environment["GIT_DIR"] != nil, Self.configuredWorkTree(handle) == nil {
+            // git's rule: GIT_DIR without GIT_WORK_TREE or core.worktree makes the current directory the top.
+            try check(git_repository_set_workdir(handle, directory, 0), "set the work tree")
+        }
+        guard let workdir = git_repository_workdir(handle) else {
+            let path = gitDirectory
+            git_repository_free(handle)
+            throw RepositoryError.bare(path: path)
+        }
+        root = Self.trimmed(String(cString: workdir))
+    }
+
+    deinit { git_repository_free(handle) }
+
+    private static func trimmed(_ path: String) -> String {
+        path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+    }
+
+    private static func configuredWorkTree(_ handle: OpaquePointer) -> String? {
+        var config: OpaquePointer?
+        guard git_repository_config_snapshot(&config, handle) == 0, let config else { return nil }
+        defer { git_config_free(config) }
+        var buffer = git_buf()
+        defer { git_buf_dispose(&buffer) }
+        guard git_config_get_string_buf(&buffer, config, "core.worktree") == 0, let ptr = buffer.ptr else { return nil }
+        return String(cString: ptr)
+    }
+
+    /// The commit HEAD points to, or nil on a branch with no commits yet.
+    public func headCommit() throws -> String? {
+        var oid = git_oid()
+        let status = git_reference_name_to_id(&oid, handle, "HEAD")
+        if status == GIT_ENOTFOUND.rawValue || git_repository_head_unborn(handle) == 1 { return nil }
+        try check(status, "resolve HEAD")
+        return String(cString: git_oid_tostr_s(&oid))
+    }
+
+    /// The current branch's short name, or nil when HEAD is detached.
+    public func currentBranch() throws -> String? {
+        var head: OpaquePointer?
+        guard git_reference_lookup(&head, handle, "HEAD") == 0, let head else { return nil }
+        defer { git_reference_free(head) }
+        guard git_reference_type(head) == GIT_REFERENCE_SYMBOLIC, let target = git_reference_symbolic_target(head)
+        else { return nil }
+        let name = String(cString: target)
+        return name.hasPrefix("refs/heads/") ? String(name.dropFirst("refs/heads/".count)) : name
+    }
+
+    /// The URL of `origin` (else of the first remote), or nil when there is none.
+    public func remoteURL() throws -> String? {
+        var names = git_strarray()
+        try check(git_remote_list(&names, handle), "list remotes")
+        defer { git_strarray_dispose(&names) }
+        var all: [String] = []
+        for i in 0..<names.count {
+            if let name = names.strings[i] { all.append(String(cString: name)) }
+        }
+        guard let chosen = all.contains("origin") ? "origin" : all.sorted().first else { return nil }
+        var remote: OpaquePointer?
+        try check(git_remote_lookup(&remote, handle, chosen), "look up remote \(chosen)")
+        defer { git_remote_free(remote) }
+        return git_remote_url(remote).map { String(cString: $0) }
+    }
+
+    /// `user.name` and `user.email` from git's configuration, when set.
+    public func identity() -> (name: String, email: String)? {
+        var signature: UnsafeMutablePointer<git_signature>?
+        guard git_signature_default(&signature, handle) == 0, let signature else { return nil }
+        defer { git_signature_free(signature) }
+        return (String(cString: signature.pointee.name), String(cString: signature.pointee.email))
+    }
+
+    /// The paths of every file in the index, relative to the root.
+    public func indexedPaths() throws -> [String] {
+        var index: OpaquePointer?
+        try check(git_repository_index(&index, handle), "read the index")
+        defer { git_index_free(index) }
+        let count = git_index_entrycount(index)
+        var paths: [String] = []
+        paths.reserveCapacity(count)
+        for i in 0..<count {
+            if let entry = git_index_get_byindex(index, i) { paths.append(String(cString: entry.pointee.path)) }
+        }
+        return paths
+    }
+
+    /// The value of a gitattribute for `path` (`filter` -> `lfs`), or nil when unset.
+    public func attribute(_ name: String, for path: String) throws -> String? {
+        var value: UnsafePointer<CChar>?
+        try check(git_attr_get(&value, handle, 0, path, name), "read attribute \(name) of \(path)")
+        guard git_attr_value(value) == GIT_ATTR_VALUE_STRING, let value else { return nil }
+        return String(cString: value)
+    }
+}

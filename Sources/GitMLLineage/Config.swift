@@ -1,0 +1,74 @@
+import GitMLBasics
+import GitMLStore
+
+/// `.mlops/config.yaml`: what every snapshot records unless told otherwise.
+public struct Config: Sendable, Equatable {
+    /// Data paths recorded when a command names no `--data`.
+    public var data: [String] = []
+    /// Environment variables recorded by name; their values still pass the secret scanner.
+    public var environmentVariables: [String] = []
+    /// The interpreter described when the command is not itself a Python interpreter.
+    public var python: String = "python3"
+
+    /// The defaults `git ml init` writes.
+    public init() {}
+
+    /// Reads the file; an absent file gives the defaults, a malformed one an error naming it.
+    public static func load(from path: String) throws -> Config {
+        guard FileSystem.exists(path) else { return Config() }
+        let source = ".mlops/config.yaml"
+        let value = try YAMLReader.parse(try AtomicFile.read(path, limit: 1 << 20), source: source)
+        var config = Config()
+        guard case .object(let top) = value else {
+            if value == .null { return config }
+            throw InputError.malformed(source: source, detail: "expected a mapping at the top level")
+        }
+        config.data = try strings(top["data"], key: "data", source: source)
+        if let environment = top["environment"], environment != .null {
+            guard case .object(let members) = environment else {
+                throw InputError.malformed(source: source, detail: "environment must be a mapping")
+            }
+            config.environmentVariables = try strings(
+                members["variables"], key: "environment.variables", source: source)
+            if let python = members["python"] {
+                guard let text = python.string, !text.isEmpty else {
+                    throw InputError.malformed(source: source, detail: "environment.python must be a command name")
+                }
+                config.python = text
+            }
+        }
+        return config
+    }
+
+    private static func strings(_ value: JSONValue?, key: String, source: String) throws -> [String] {
+        guard let value, value != .null else { return [] }
+        guard case .array(let items) = value else {
+            throw InputError.malformed(source: source, detail: "\(key) must be a list of strings")
+        }
+        return try items.map {
+            guard let s = $0.string ?? ($0.number != nil ? $0.description : nil) else {
+                throw InputError.malformed(source: source, detail: "\(key) must be a list of strings")
+            }
+            return s
+        }
+    }
+
+    /// The text `git ml init` writes: every setting with its default and a comment saying what it does.
+    public static let defaultText = """
+        # git-ml configuration: see docs/format.md#config
+        version: 1
+
+        # Paths recorded (sha256 of every file) by `git ml snapshot` and `git ml run` when no --data is given.
+        data: []
+
+        environment:
+          # Environment variables recorded by name. Values that look like secrets are still redacted.
+          variables:
+            - CUDA_VISIBLE_DEVICES
+            - OMP_NUM_THREADS
+            - MKL_NUM_THREADS
+          # Interpreter whose version and packages are recorded when the command is not a Python one.
+          python: python3
+
+        """
+}

@@ -1,0 +1,307 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+import Foundation
+import GitMLBasics
+import GitMLGit
+import GitMLStore
+
+/// What a user asked to record.
+public struct RecordRequest: Sendable {
+    public var data: [String] = []
+    public var artifacts: [String] = []
+    public var params: [String] = []
+    public var metrics: [String] = []
+    public var metricsFiles: [String] = []
+    public var seed: UInt32?
+    public var parents: [String] = []
+
+    public init() {}
+}
+
+/// A record written.
+public struct RecordOutcome: Sendable {
+    /// The new record's id.
+    public let id: String
+    /// The record written.
+    public let record: JSONValue
+    /// For `run`: the status to exit with (the child's, or 128 + its signal).
+    public let childStatus: Int32?
+    /// Lines worth telling the user (artifacts stored, links made read-only, artifacts not produced).
+    public let notes: [String]
+}
+
+/// Builds and writes run records: `snapshot` (what is on disk now) and `run` (a real child process).
+public final class Recorder {
+    private let workspace: Workspace
+    private let progress: (@Sendable (HashProgress) -> Void)?
+    private let scanner: SecretScanner
+
+    public init(workspace: Workspace, progress: (@Sendable (HashProgress) -> Void)? = nil) {
+        self.workspace = workspace
+        self.progress = progress
+        scanner = SecretScanner(environment: workspace.environment)
+    }
+
+    /// Everything captured before a command runs.
+    private struct Before {
+        var record: [String: JSONValue]
+        var artifactPaths: [String]
+        var params: [String: JSONValue]
+    }
+
+    /// Records the state on disk now, with the given params, metrics and seed.
+    public func snapshot(_ request: RecordRequest) throws -> RecordOutcome {
+        var before = try capture(request, kind: "snapshot", interpreter: nil)
+        var metrics = try explicitMetrics(request)
+        metrics.merge(try fileMetrics(request)) { explicit, _ in explicit }
+        before.record["metrics"] = .object(metrics)
+        before.record["metric_steps"] = .object([:])
+        before.record["status"] = .string("recorded")
+        if let seed = request.seed {
+            before.record["seed"] = .object(["value": .int(Int64(seed)), "source": .string("cli"), "exported_as": .array([])])
+        }
+        let (artifacts, notes) = try storeArtifacts(before.artifactPaths, mustExist: true)
+        before.record["artifacts"] = .array(artifacts)
+        let id = try write(before.record)
+        return RecordOutcome(id: id, record: .object(before.record), childStatus: nil, notes: notes)
+    }
+
+    /// Runs `command` as a real child process with the seed exported, and records it, failed or not.
+    public func run(_ request: RecordRequest, command: [String]) throws -> RecordOutcome {
+        guard let program = command.first else {
+            throw LineageError.badArgument("no command to run", hint: "put it after --: git ml run -- python3 train.py")
+        }
+        guard let executable = Executable.find(program, path: workspace.environment["PATH"]) else {
+            throw LineageError.commandNotFound(program)
+        }
+        let config = try workspace.config.get()
+        let name = program.split(separator: "/").last.map(String.init) ?? program
+        let interpreter = name.hasPrefix("python") ? program : config.python
+        var before = try capture(request, kind: "run", interpreter: interpreter)
+        // Artifacts from an earlier run may be hard links into the store: give the command private copies.
+        for path in before.artifactPaths { try workspace.objects.detach(workspace.absolute(path)) }
+
+        let seed = request.seed ?? UInt32.random(in: 0...UInt32(Int32.max))
+        let metricsFile = "\(workspace.cacheDirectory)/tmp/metrics-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).jsonl"
+        try AtomicFile.makeDirectories(AtomicFile.parent(of: metricsFile))
+        defer { unlink(metricsFile) }
+        var environment = workspace.environment
+        environment["GIT_ML_SEED"] = String(seed)
+        environment["PYTHONHASHSEED"] = String(seed)
+        environment["GIT_ML_METRICS"] = metricsFile
+        environment["GIT_ML_PARAMS"] = JSONWriter.compact(.object(before.params))
+
+        let result = try ChildProcess.run(
+            executable: executable, arguments: command, environment: environment,
+            directory: workspace.currentDirectory, tee: true)
+
+        let stdout = try workspace.objects.put(bytes: scanner.redact(bytes: result.stdout))
+        let stderr = try workspace.objects.put(bytes: scanner.redact(bytes: result.stderr))
+        let cwd = RepositoryPath.relativePath(
+            RepositoryPath.real(workspace.currentDirectory) ?? workspace.currentDirectory,
+            under: RepositoryPath.real(workspace.root) ?? workspace.root) ?? ""
+        before.record["command"] = .object([
+            "argv": .array(scanner.redact(arguments: command).map(JSONValue.string)),
+            "cwd": .string(cwd),
+            "exit_status": result.signal == nil ? .int(Int64(result.exitStatus)) : .null,
+            "signal": result.signal.map { .int(Int64($0)) } ?? .null,
+            "duration_seconds": .double((result.durationSeconds * 1000).rounded() / 1000),
+            "peak_memory_bytes": .int(result.peakMemoryBytes),
+            "stdout": .object(["sha256": .string(stdout), "size": .int(Int64(result.stdout.count))]),
+            "stderr": .object(["sha256": .string(stderr), "size": .int(Int64(result.stderr.count))]),
+            "log_truncated": .bool(result.truncated),
+        ])
+        let succeeded = result.signal == nil && result.exitStatus == 0
+        before.record["status"] = .string(succeeded ? "succeeded" : "failed")
+        before.record["seed"] = .object([
+            "value": .int(Int64(seed)), "source": .string(request.seed == nil ? "generated" : "cli"),
+            "exported_as": .array([.string("GIT_ML_SEED"), .string("PYTHONHASHSEED")]),
+        ])
+        let child = try Measurements.childMetrics(metricsFile)
+        var metrics = try explicitMetrics(request)
+        metrics.merge(try fileMetrics(request)) { explicit, _ in explicit }
+        metrics.merge(child.final) { explicit, _ in explicit }
+        before.record["metrics"] = .object(metrics)
+        before.record["metric_steps"] = .object(child.steps)
+        let (artifacts, notes) = try storeArtifacts(before.artifactPaths, mustExist: false)
+        before.record["artifacts"] = .array(artifacts)
+        let id = try write(before.record)
+        return RecordOutcome(id: id, record: .object(before.record), childStatus: result.shellStatus, notes: notes)
+    }
+
+    // MARK: the parts
+
+    private func capture(_ request: RecordRequest, kind: String, interpreter: String?) throws -> Before {
+        let config = try workspace.config.get()
+        let requested = request.data.isEmpty ? config.data.map { RepositoryPath.normalize($0) } : request.data
+        let dataPaths = try requested.map { path in
+            try request.data.isEmpty ? RepositoryPath.resolve(path, root: workspace.root, currentDirectory: workspace.root) : workspace.resolve(path)
+        }
+        let artifactPaths = try request.artifacts.map { try resolveOutput($0) }
+        let parents = try request.parents.map { try RunStore(workspace: workspace).resolve($0) }
+        var params = try paramsFile()
+        for text in request.params {
+            let (name, value) = try Measurements.param(text)
+            params[name] = value
+        }
+        params = params.reduce(into: [:]) { out, item in
+            if case .string(let text) = item.value {
+                out[item.key] = .string(scanner.redact(value: text, name: item.key))
+            } else {
+                out[item.key] = SecretScanner.isSecretName(item.key) ? .string(SecretScanner.redacted) : item.value
+            }
+        }
+        let git = try gitState(excluding: dataPaths + artifactPaths)
+        let data = try DataHasher(workspace: workspace, progress: progress).hash(dataPaths)
+        let environment = try EnvironmentCapture(workspace: workspace, config: config, scanner: scanner)
+            .capture(interpreter: interpreter ?? config.python)
+        let owner = workspace.repository.identity().map {
+            JSONValue.object(["name": .string(scanner.redact($0.name)), "email": .string(scanner.redact($0.email))])
+        }
+        var bytes = [UInt8](repeating: 0, count: 16)
+        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
+        let record: [String: JSONValue] = [
+            "schema_version": .int(RecordSchema.version),
+            "kind": .string(kind),
+            "created": .string(Timestamp.now()),
+            "nonce": .string(bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()),
+            "owner": owner ?? .null,
+            "git": git,
+            "data": .array(data.map(\.json)),
+            "environment": environment,
+            "params": .object(params),
+            "seed": .null,
+            "profiles": .array([]),
+            "parents": .array(parents.map(JSONValue.string)),
+        ]
+        return Before(record: record, artifactPaths: artifactPaths, params: params)
+    }
+
+    /// An artifact path may not exist yet (the command makes it), but must stay inside the work tree.
+    private func resolveOutput(_ userPath: String) throws -> String {
+        if let resolved = try? workspace.resolve(userPath) { return resolved }
+        let absolute = RepositoryPath.normalize(
+            userPath.hasPrefix("/") ? userPath : workspace.currentDirectory + "/" + userPath)
+        let root = RepositoryPath.real(workspace.root) ?? workspace.root
+        let parent = AtomicFile.parent(of: absolute)
+        let realParent = RepositoryPath.real(parent) ?? parent
+        guard let relativeParent = RepositoryPath.relativePath(realParent, under: root)
+            ?? RepositoryPath.relativePath(parent, under: workspace.root)
+        else { throw PathError.escapesRepository(path: userPath) }
+        var info = stat()
+        if lstat(absolute, &info) == 0 {
+            // It exists but resolve refused it: a link leading outside.
+            throw PathError.symlinkLeavesRepository(path: userPath, target: FileSystem.linkTarget(absolute) ?? "?")
+        }
+        let name = absolute.split(separator: "/").last.map(String.init) ?? ""
+        return relativeParent.isEmpty ? name : relativeParent + "/" + name
+    }
+
+    private func paramsFile() throws -> [String: JSONValue] {
+        let path = workspace.root + "/params.yaml"
+        guard FileSystem.exists(path) else { return [:] }
+        let value = try Measurements.readStructured(path, displayName: "params.yaml")
+        guard case .object = value else {
+            if value == .null { return [:] }
+            throw InputError.malformed(source: "params.yaml", detail: "expected a mapping of parameter names")
+        }
+        return value.flattened()
+    }
+
+    private func explicitMetrics(_ request: RecordRequest) throws -> [String: JSONValue] {
+        var metrics: [String: JSONValue] = [:]
+        for text in request.metrics {
+            let (name, value) = try Measurements.metric(text)
+            metrics[name] = value
+        }
+        return metrics
+    }
+
+    private func fileMetrics(_ request: RecordRequest) throws -> [String: JSONValue] {
+        var metrics: [String: JSONValue] = [:]
+        for file in request.metricsFiles {
+            let relative = try workspace.resolve(file)
+            metrics.merge(try Measurements.metrics(fromFile: workspace.absolute(relative), displayName: file)) { _, new in new }
+        }
+        return metrics
+    }
+
+    private func gitState(excluding recorded: [String]) throws -> JSONValue {
+        let repository = workspace.repository
+        let excluded: (String) -> Bool = { path in
+            if path == ".mlops" || path.hasPrefix(".mlops/") { return true }
+            return recorded.contains { $0.isEmpty || path == $0 || path.hasPrefix($0 + "/") || path == $0 + "/" }
+        }
+        let state = try repository.workTreeState(excluding: excluded)
+        var patch: JSONValue = .null
+        if state.isDirty {
+            // The patch restores the exact code; secrets from the environment never reach it.
+            let text = String(decoding: state.patch, as: UTF8.self)
+            let bytes = Array(scanner.redactKnownValues(text).utf8)
+            let digest = try SHA256.hex(of: bytes)
+            try AtomicFile.writeIfAbsent(bytes, to: "\(workspace.patchesDirectory)/\(digest)")
+            patch = .string(digest)
+        }
+        let remote = try repository.remoteURL().map { scanner.redact(url: $0) }
+        return .object([
+            "commit": try repository.headCommit().map(JSONValue.string) ?? .null,
+            "branch": try repository.currentBranch().map(JSONValue.string) ?? .null,
+            "dirty": .bool(state.isDirty),
+            "changed_paths": .array(state.changedPaths.prefix(200).map(JSONValue.string)),
+            "changed_count": .int(Int64(state.changedPaths.count)),
+            "patch": patch,
+            "remote": remote.map(JSONValue.string) ?? .null,
+        ])
+    }
+
+    private func storeArtifacts(_ paths: [String], mustExist: Bool) throws -> ([JSONValue], [String]) {
+        var notes: [String] = []
+        var entries: [JSONValue] = []
+        let present = paths.filter { FileSystem.exists(workspace.absolute($0)) }
+        for path in paths where !present.contains(path) {
+            if mustExist { throw PathError.notFound(path: path) }
+            notes.append("artifact \(path) was not produced; recorded as missing")
+            entries.append(.object(["path": .string(path), "missing": .bool(true)]))
+        }
+        for pointer in try DataHasher(workspace: workspace, progress: progress).hash(present) {
+            if pointer.type == "directory" {
+                for entry in pointer.manifest?.entries ?? [] where entry.type == "f" {
+                    try workspace.objects.put(file: workspace.absolute(pointer.path + "/" + entry.path), sha256: entry.sha256)
+                }
+            } else if pointer.type == "file" {
+                let placement = try workspace.objects.put(file: workspace.absolute(pointer.path), sha256: pointer.sha256)
+                if placement == .hardLinked {
+                    notes.append("stored \(pointer.path) by hard link and made it read-only, so the stored bytes cannot change")
+                }
+            }
+            var entry = pointer.json
+            if case .object(var members) = entry {
+                members["stored"] = .bool(true)
+                entry = .object(members)
+            }
+            entries.append(entry)
+        }
+        return (entries, notes)
+    }
+
+    /// Writes the record under the digest of its bytes and indexes it.
+    private func write(_ record: [String: JSONValue]) throws -> String {
+        let clean = scrub(.object(record))
+        let bytes = Array(JSONWriter.pretty(clean).utf8)
+        let id = try SHA256.hex(of: bytes)
+        try AtomicFile.write(bytes, to: workspace.recordPath(id), mode: 0o444)
+        try? RunIndex(workspace: workspace).add(id: id, record: clean)
+        return id
+    }
+
+    /// A last pass over every string in the record, so no secret reaches disk through a field not yet thought of.
+    private func scrub(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .string(let s): return .string(scanner.redact(s))
+        case .array(let items): return .array(items.map(scrub))
+        case .object(let members): return .object(members.mapValues(scrub))
+        default: return value
+        }
+    }
+}

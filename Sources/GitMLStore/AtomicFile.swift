@@ -1,0 +1,136 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+import GitMLBasics
+
+/// An I/O failure with the system's own words.
+public struct StoreError: GitMLError {
+    public let operation: String
+    public let path: String
+    public let errno: Int32
+
+    public init(_ operation: String, path: String, errno: Int32 = Glibc.errno) {
+        self.operation = operation
+        self.path = path
+        self.errno = errno
+    }
+
+    public var message: String { "cannot \(operation) \(path): \(String(cString: strerror(errno)))" }
+    public var hint: String {
+        switch errno {
+        case ENOSPC: return "free some disk space and run the command again"
+        case EACCES, EPERM, EROFS: return "check the permissions of the path"
+        default: return "nothing was changed; run the command again once the cause is fixed"
+        }
+    }
+    public var code: String { "io-error" }
+}
+
+/// Files written so that a reader, or a crash at any instant, sees either the old state or the whole new file:
+/// a temporary file in the same directory, fsync, rename, then fsync of the directory.
+public enum AtomicFile {
+    /// Writes `bytes` to `path`, replacing any file there. Creates missing parent directories.
+    public static func write(_ bytes: some Collection<UInt8>, to path: String, mode: mode_t = 0o644) throws {
+        let directory = parent(of: path)
+        try makeDirectories(directory)
+        let temporary = temporaryName(for: path)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw StoreError("create", path: temporary) }
+        var closed = false
+        defer {
+            if !closed { close(fd) }
+            unlink(temporary)
+        }
+        try writeAll(fd, Array(bytes), path: temporary)
+        guard fsync(fd) == 0 else { throw StoreError("fsync", path: temporary) }
+        closed = true
+        guard close(fd) == 0 else { throw StoreError("close", path: temporary) }
+        guard rename(temporary, path) == 0 else { throw StoreError("rename into place", path: path) }
+        try syncDirectory(directory)
+    }
+
+    /// Writes a content-addressed file unless a file already has that name (its bytes are then the same).
+    /// Returns true when this call created it.
+    @discardableResult
+    public static func writeIfAbsent(_ bytes: some Collection<UInt8>, to path: String) throws -> Bool {
+        if access(path, F_OK) == 0 { return false }
+        try write(bytes, to: path, mode: 0o444)
+        return true
+    }
+
+    /// A unique name beside `path`, hidden, so a crash leaves only an obvious temporary file.
+    public static func temporaryName(for path: String) -> String {
+        let directory = parent(of: path)
+        let name = path.split(separator: "/").last.map(String.init) ?? "file"
+        return "\(directory)/.\(name).tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+    }
+
+    /// Writes every byte, retrying short writes and EINTR.
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { raw in
+                Glibc.write(fd, raw.baseAddress!.advanced(by: offset), raw.count - offset)
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw StoreError("write", path: path)
+            }
+            offset += written
+        }
+    }
+
+    /// Makes the rename of an entry in `directory` durable.
+    public static func syncDirectory(_ directory: String) throws {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError("open directory", path: directory) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw StoreError("fsync directory", path: directory) }
+    }
+
+    /// `mkdir -p`.
+    public static func makeDirectories(_ path: String) throws {
+        var info = stat()
+        if stat(path, &info) == 0 { return }
+        let up = parent(of: path)
+        if up != path && !up.isEmpty { try makeDirectories(up) }
+        if mkdir(path, 0o755) != 0 && errno != EEXIST { throw StoreError("create directory", path: path) }
+    }
+
+    /// The directory part of a path ("." for a bare name).
+    public static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// Reads a whole file to its end (files in /proc report size 0), refusing more than `limit` bytes.
+    public static func read(_ path: String, limit: Int = 256 << 20) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError("open", path: path) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw StoreError("stat", path: path) }
+        guard Int(info.st_size) <= limit else { throw InputError.tooLarge(source: path, limit: limit) }
+        var bytes = [UInt8](repeating: 0, count: max(Int(info.st_size), 4096) + 1)
+        var offset = 0
+        while true {
+            if offset == bytes.count {
+                guard offset <= limit else { throw InputError.tooLarge(source: path, limit: limit) }
+                bytes += [UInt8](repeating: 0, count: bytes.count)
+            }
+            let n = bytes.withUnsafeMutableBytes { raw in
+                Glibc.read(fd, raw.baseAddress!.advanced(by: offset), raw.count - offset)
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StoreError("read", path: path)
+            }
+            if n == 0 { break }
+            offset += n
+        }
+        guard offset <= limit else { throw InputError.tooLarge(source: path, limit: limit) }
+        return Array(bytes[..<offset])
+    }
+}

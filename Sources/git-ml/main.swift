@@ -1,0 +1,3 @@
+import GitMLCommands
+
+GitML.main()
