@@ -1,12 +1,21 @@
 internal import CGit2
 import GitMLBasics
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Whether the work tree differs from HEAD, and the difference as a patch that `git apply` restores.
 public struct WorkTreeState: Sendable {
     /// Paths (relative to the root) that differ from HEAD: modified, staged, deleted or untracked.
     public let changedPaths: [String]
     /// The diff from HEAD's tree to the work tree, untracked files and binary content included; empty when clean.
     public let patch: [UInt8]
+    /// Untracked files larger than `untrackedPatchLimit`: counted as changes but left out of the patch.
+    public let omitted: [String]
+
+    /// Largest untracked file whose content goes into the patch (code, not data: data belongs in --data).
+    public static let untrackedPatchLimit: Int64 = 1 << 20
 
     /// True when any path differs.
     public var isDirty: Bool { !changedPaths.isEmpty }
@@ -33,6 +42,7 @@ extension Repository {
         try check(git_diff_tree_to_workdir_with_index(&diff, handle, tree, &options), "diff HEAD with the work tree")
         defer { git_diff_free(diff) }
         var changed: [String] = []
+        var omitted: [String] = []
         var patch: [UInt8] = []
         for i in 0..<git_diff_num_deltas(diff) {
             guard let delta = git_diff_get_delta(diff, i) else { continue }
@@ -40,6 +50,13 @@ extension Repository {
             let oldPath = delta.pointee.old_file.path.map { String(cString: $0) } ?? newPath
             if excluded(newPath) && excluded(oldPath) { continue }
             changed.append(newPath)
+            if delta.pointee.status == GIT_DELTA_UNTRACKED {
+                var info = stat()
+                if stat(root + "/" + newPath, &info) == 0, Int64(info.st_size) > WorkTreeState.untrackedPatchLimit {
+                    omitted.append(newPath)
+                    continue
+                }
+            }
             var single: OpaquePointer?
             try check(git_patch_from_diff(&single, diff, i), "format the patch of \(newPath)")
             defer { git_patch_free(single) }
@@ -51,6 +68,6 @@ extension Repository {
                 patch.append(contentsOf: UnsafeRawBufferPointer(start: ptr, count: buffer.size))
             }
         }
-        return WorkTreeState(changedPaths: changed.sorted(), patch: patch)
+        return WorkTreeState(changedPaths: changed.sorted(), patch: patch, omitted: omitted.sorted())
     }
 }

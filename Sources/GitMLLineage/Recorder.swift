@@ -251,6 +251,7 @@ public final class Recorder {
             "changed_paths": .array(state.changedPaths.prefix(200).map(JSONValue.string)),
             "changed_count": .int(Int64(state.changedPaths.count)),
             "patch": patch,
+            "omitted_from_patch": .array(state.omitted.prefix(200).map(JSONValue.string)),
             "remote": remote.map(JSONValue.string) ?? .null,
         ])
     }

@@ -31,11 +31,7 @@ public struct SecretScanner: Sendable {
 
     /// `text` with every secret replaced.
     public func redact(_ text: String) -> String {
-        var out = text
-        for value in knownValues where out.contains(value) {
-            out = out.replacingAll(value, with: Self.redacted)
-        }
-        return Self.redactPatterns(out)
+        Self.redactPatterns(redactKnownValues(text))
     }
 
     /// A value recorded under `name`: all of it hidden when the name is secret-looking, else scanned.
