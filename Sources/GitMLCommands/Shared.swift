@@ -69,7 +69,7 @@ extension GitMLCommand {
     mutating func run() throws {
         let status: Int32
         do {
-            status = try execute()
+            status = try PerformanceTrace.measure("git ml \(Self._commandName)") { try execute() }
         } catch let error as GitMLError {
             report(code: error.code, message: error.message, hint: error.hint)
             throw ExitCode(error.exitStatus)

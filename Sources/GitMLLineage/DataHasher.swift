@@ -61,12 +61,25 @@ public struct Manifest: Sendable, Equatable {
 
     /// The manifest's bytes; paths escape `\` and newline so every entry stays on one line.
     public var bytes: [UInt8] {
-        var text = ""
+        var out: [UInt8] = []
+        out.reserveCapacity(entries.count * 100)
         for entry in entries {
-            let path = entry.path.replacingAll("\\", with: "\\\\").replacingAll("\n", with: "\\n")
-            text += "\(entry.sha256) \(entry.size) \(entry.type) \(path)\n"
+            out += entry.sha256.utf8
+            out.append(0x20)
+            out += String(entry.size).utf8
+            out.append(0x20)
+            out += entry.type.utf8
+            out.append(0x20)
+            for byte in entry.path.utf8 {
+                switch byte {
+                case 0x5C: out += [0x5C, 0x5C]
+                case 0x0A: out += [0x5C, 0x6E]
+                default: out.append(byte)
+                }
+            }
+            out.append(0x0A)
         }
-        return Array(text.utf8)
+        return out
     }
 
     /// Reads a manifest written by `bytes`.
@@ -113,59 +126,159 @@ public final class DataHasher {
         var isLink: Bool
     }
 
+    /// What is known of one found file: its digest, and the git-lfs pointer it is, if it is one.
+    private struct Known {
+        var sha256: String
+        var lfs: LFSPointer.Fields?
+    }
+
     /// Digests of the given repository-relative paths, in the order given.
     public func hash(_ paths: [String]) throws -> [DataPointer] {
         let cache = StatCache(database: try workspace.database.get())
-        var pointers: [DataPointer] = []
         var allFound: [[Found]] = []
-        var cached: [String: (FileStat, String)] = [:]
+        var allKnown: [[Known?]] = []
+        var fingerprints: [String?] = []
+        var unchanged: [StatCache.Directory?] = []
         var gone: [String] = []
-        for path in paths {
-            let found = try walk(path)
-            allFound.append(found)
-            let entries = try cache.entries(under: path)
-            let present = Set(found.map(\.relative))
-            gone += entries.keys.filter { !present.contains($0) }
-            cached.merge(entries) { a, _ in a }
-        }
-        var digests: [String: String] = [:]
-        var toHash: [Found] = []
-        for found in allFound.joined() {
-            if found.isLink {
-                digests[found.relative] = try SHA256.hex(of: FileSystem.linkTarget(workspace.absolute(found.relative)) ?? "")
-            } else if useCache, let (stat, sha256) = cached[found.relative], stat == found.stat {
-                digests[found.relative] = sha256
-            } else {
-                toHash.append(found)
+        var toHash: [(path: Int, file: Int)] = []
+        for (p, path) in paths.enumerated() {
+            let found = try PerformanceTrace.measure("walk \(path)") { try walk(path) }
+            let isDirectory = !(found.count == 1 && found[0].relative == path)
+            let fingerprint = isDirectory ? try Self.fingerprint(found) : nil
+            var known = [Known?](repeating: nil, count: found.count)
+            // A directory whose every stat is as it was when it was last digested has that same digest.
+            if useCache, let fingerprint, let directory = try cache.directory(path, fingerprint: fingerprint),
+                FileSystem.exists("\(workspace.manifestsDirectory)/\(directory.sha256)")
+            {
+                allFound.append([])
+                allKnown.append([])
+                fingerprints.append(nil)
+                unchanged.append(directory)
+                continue
             }
+            if useCache {
+                // Both lists are in byte order of the path, so one merge pass pairs them.
+                var i = 0
+                try PerformanceTrace.measure("stat cache \(path)") {
+                    try cache.scan(under: path) { cachedPath, entry in
+                        while i < found.count, Self.compare(found[i].relative, cachedPath) < 0 { i += 1 }
+                        if i < found.count, Self.compare(found[i].relative, cachedPath) == 0 {
+                            if !found[i].isLink && entry.stat == found[i].stat {
+                                known[i] = Known(sha256: entry.sha256(), lfs: entry.lfs())
+                            }
+                        } else {
+                            gone.append(String(decoding: cachedPath, as: UTF8.self))
+                        }
+                    }
+                }
+            }
+            for (i, file) in found.enumerated() where known[i] == nil {
+                if file.isLink {
+                    let target = FileSystem.linkTarget(workspace.absolute(file.relative)) ?? ""
+                    known[i] = Known(sha256: try SHA256.hex(of: target), lfs: nil)
+                } else {
+                    toHash.append((p, i))
+                }
+            }
+            allFound.append(found)
+            allKnown.append(known)
+            fingerprints.append(fingerprint)
+            unchanged.append(nil)
         }
         let hashedAt = Int64(Date().timeIntervalSince1970 * 1e9)
-        let fresh = try hashInParallel(toHash)
-        var cacheUpdates: [(String, FileStat, String)] = []
-        for (found, result) in zip(toHash, fresh) {
-            digests[found.relative] = result.sha256
-            if result.size == found.stat.size && found.stat.isSafeToCache(hashedAt: hashedAt) {
-                cacheUpdates.append((found.relative, found.stat, result.sha256))
+        let files = toHash.map { allFound[$0.path][$0.file] }
+        let fresh = try PerformanceTrace.measure("hash \(files.count) files") { try hashInParallel(files) }
+        var cacheUpdates: [StatCache.Update] = []
+        for ((p, i), result) in zip(toHash, fresh) {
+            let file = allFound[p][i]
+            let lfs = file.stat.size < LFSPointer.maximumSize ? LFSPointer.read(workspace.absolute(file.relative)) : nil
+            allKnown[p][i] = Known(sha256: result.sha256, lfs: lfs)
+            if result.size == file.stat.size && file.stat.isSafeToCache(hashedAt: hashedAt) {
+                cacheUpdates.append(StatCache.Update(path: file.relative, stat: file.stat, sha256: result.sha256, lfs: lfs))
             }
         }
-        try cache.update(cacheUpdates, forget: gone)
-        for (path, found) in zip(paths, allFound) {
-            pointers.append(try pointer(for: path, found: found, digests: digests))
+        var pointers: [DataPointer] = []
+        var directories: [StatCache.Directory] = []
+        for (p, path) in paths.enumerated() {
+            if let directory = unchanged[p] {
+                var pointer = DataPointer(
+                    path: path, type: "directory", sha256: directory.sha256, size: directory.size,
+                    files: directory.files)
+                pointer.lfsPointers = directory.lfsPointers
+                pointer.dvc = try DVCPointer.read(for: path, workspace: workspace)
+                pointers.append(pointer)
+                continue
+            }
+            let found = allFound[p]
+            let pointer = try PerformanceTrace.measure("pointer \(path)") {
+                try self.pointer(for: path, found: found, known: allKnown[p].map { $0! })
+            }
+            pointers.append(pointer)
+            if let fingerprint = fingerprints[p], writeManifests,
+                found.allSatisfy({ $0.stat.isSafeToCache(hashedAt: hashedAt) })
+            {
+                directories.append(StatCache.Directory(
+                    path: path, fingerprint: fingerprint, sha256: pointer.sha256, size: pointer.size,
+                    files: pointer.files, lfsPointers: pointer.lfsPointers))
+            }
         }
+        try cache.update(cacheUpdates, directories: directories, forget: gone)
         return pointers
     }
 
-    private func pointer(for path: String, found: [Found], digests: [String: String]) throws -> DataPointer {
+    /// A directory pointer's manifest: the one just built, else the stored `.mlops/manifests/<sha256>` (a
+    /// directory found unchanged by its fingerprint is not listed again).
+    func manifest(of pointer: DataPointer) throws -> Manifest {
+        if let manifest = pointer.manifest { return manifest }
+        let file = "\(workspace.manifestsDirectory)/\(pointer.sha256)"
+        return try Manifest.parse(try AtomicFile.read(file), source: ".mlops/manifests/\(pointer.sha256)")
+    }
+
+    /// The SHA-256 of every found path and its stat, in order: equal only when no file was added, removed,
+    /// renamed or touched (the racily-clean rule applies as for single files).
+    private static func fingerprint(_ found: [Found]) throws -> String {
+        let hasher = try SHA256()
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 16)
+        for file in found {
+            buffer += file.relative.utf8
+            buffer.append(file.isLink ? 1 : 0)
+            for field in [file.stat.device, file.stat.inode, file.stat.size, file.stat.mtimeNanoseconds, file.stat.ctimeNanoseconds] {
+                withUnsafeBytes(of: field.littleEndian) { buffer += $0 }
+            }
+            if buffer.count > 60000 {
+                hasher.update(buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
+        }
+        hasher.update(buffer)
+        return hasher.finalizeHex()
+    }
+
+    /// Byte order of two paths, the way SQLite's BINARY collation orders the stat cache.
+    private static func compare(_ path: String, _ bytes: UnsafeRawBufferPointer) -> Int32 {
+        path.utf8.withContiguousStorageIfAvailable { mine in
+            let n = min(mine.count, bytes.count)
+            let order = n == 0 ? 0 : memcmp(mine.baseAddress!, bytes.baseAddress!, n)
+            if order != 0 { return order }
+            return mine.count == bytes.count ? 0 : (mine.count < bytes.count ? -1 : 1)
+        } ?? {
+            var copy = path
+            copy.makeContiguousUTF8()
+            return compare(copy, bytes)
+        }()
+    }
+
+    private func pointer(for path: String, found: [Found], known: [Known]) throws -> DataPointer {
         let absolute = workspace.absolute(path)
         var pointer: DataPointer
         if FileSystem.isDirectory(absolute) && !(found.count == 1 && found[0].relative == path) {
-            let prefix = path.isEmpty ? "" : path + "/"
-            let entries = found.sorted { Array($0.relative.utf8).lexicographicallyPrecedes(Array($1.relative.utf8)) }
-                .map {
-                    Manifest.Entry(
-                        path: String($0.relative.dropFirst(prefix.count)), sha256: digests[$0.relative] ?? "",
-                        size: $0.stat.size, type: $0.isLink ? "l" : "f")
-                }
+            let prefix = path.isEmpty ? 0 : path.utf8.count + 1
+            let entries = zip(found, known).map { file, known in
+                Manifest.Entry(
+                    path: String(file.relative.utf8.dropFirst(prefix))!, sha256: known.sha256,
+                    size: file.stat.size, type: file.isLink ? "l" : "f")
+            }
             let manifest = Manifest(entries: entries)
             let bytes = manifest.bytes
             let sha256 = try SHA256.hex(of: bytes)
@@ -173,18 +286,18 @@ public final class DataHasher {
             pointer = DataPointer(
                 path: path, type: "directory", sha256: sha256, size: entries.reduce(0) { $0 + $1.size },
                 files: entries.count, manifest: manifest)
-            pointer.lfsPointers = found.filter { !$0.isLink && $0.stat.size < 1024 }.compactMap { file in
-                guard var lfs = LFSPointer.read(workspace.absolute(file.relative)) else { return nil }
-                lfs["path"] = .string(String(file.relative.dropFirst(prefix.count)))
+            pointer.lfsPointers = zip(entries, known).compactMap { entry, known in
+                guard var lfs = known.lfs?.json else { return nil }
+                lfs["path"] = .string(entry.path)
                 return .object(lfs)
             }
         } else {
             let file = found[0]
             pointer = DataPointer(
-                path: path, type: file.isLink ? "symlink" : "file", sha256: digests[path] ?? "", size: file.stat.size,
+                path: path, type: file.isLink ? "symlink" : "file", sha256: known[0].sha256, size: file.stat.size,
                 files: 1)
-            if let lfs = LFSPointer.read(absolute) {
-                pointer.lfs = .object(lfs)
+            if let lfs = file.isLink ? nil : known[0].lfs {
+                pointer.lfs = .object(lfs.json)
             } else if try workspace.repository.attribute("filter", for: path) == "lfs" {
                 pointer.lfs = .object(["oid": .string("sha256:" + pointer.sha256), "size": .int(file.stat.size), "pointer": .bool(false)])
             }
@@ -193,100 +306,183 @@ public final class DataHasher {
         return pointer
     }
 
-    /// Every regular file and link at or below `path`, never following links and skipping `.git`
-    /// and the repository's own `.mlops`.
+    /// Every regular file and link at or below `path`, never following links and skipping `.git` and the
+    /// repository's own `.mlops`, in manifest order: by the bytes of the path, as git sorts its index.
+    /// The directories of each level are read on every core, each through its descriptor (`fstatat` on one
+    /// name, not a path walk per file); the listings are then joined in order.
     private func walk(_ path: String) throws -> [Found] {
-        var found: [Found] = []
-        var pending = [path]
-        while let relative = pending.popLast() {
-            let absolute = workspace.absolute(relative)
-            var info = stat()
-            guard lstat(absolute, &info) == 0 else { throw StoreError("stat", path: relative) }
-            switch info.st_mode & S_IFMT {
-            case S_IFREG: found.append(Found(relative: relative, stat: FileStat(info), isLink: false))
-            case S_IFLNK: found.append(Found(relative: relative, stat: FileStat(info), isLink: true))
-            case S_IFDIR:
-                for name in FileSystem.list(absolute) {
-                    let child = relative.isEmpty ? name : relative + "/" + name
-                    if name == ".git" || child == ".mlops" { continue }
-                    pending.append(child)
-                }
-            case S_IFIFO: throw LineageError.unsupportedFile(path: relative, kind: "named pipe")
-            case S_IFSOCK: throw LineageError.unsupportedFile(path: relative, kind: "socket")
-            default: throw LineageError.unsupportedFile(path: relative, kind: "device file")
+        var info = stat()
+        guard lstat(workspace.absolute(path), &info) == 0 else { throw StoreError("stat", path: path) }
+        if let single = try found(path, FileStat(info), mode: info.st_mode) { return [single] }
+        var listings: [String: Listing] = [:]
+        var level = [path]
+        while !level.isEmpty {
+            let read = try readDirectories(level)
+            level = []
+            for listing in read {
+                listings[listing.relative] = listing
+                level += listing.entries.filter(\.isDirectory).map { listing.child($0.name) }
             }
         }
+        var found: [Found] = []
+        func flatten(_ listing: Listing) throws {
+            for entry in listing.entries {
+                let child = listing.child(entry.name)
+                if let file = try self.found(child, entry.stat, mode: entry.mode) {
+                    found.append(file)
+                } else if let inner = listings[child] {
+                    try flatten(inner)
+                }
+            }
+        }
+        try flatten(listings[path]!)
         return found
     }
 
-    private final class Work: @unchecked Sendable {
-        let lock = NSLock()
-        var next = 0
-        var results: [(sha256: String, size: Int64)?]
-        var failure: Error?
-        var progress: HashProgress
-        var lastReport = 0.0
-        init(count: Int, bytes: Int64) {
-            results = Array(repeating: nil, count: count)
-            progress = HashProgress(bytesDone: 0, bytesTotal: bytes, filesDone: 0, filesTotal: count)
+    /// One directory as read: its entries in manifest order.
+    private struct Listing: Sendable {
+        struct Entry: Sendable {
+            var name: String
+            var isDirectory: Bool
+            var stat: FileStat
+            var mode: mode_t
         }
+        var relative: String
+        var entries: [Entry]
+        func child(_ name: String) -> String { relative.isEmpty ? name : relative + "/" + name }
+    }
+
+    /// Reads the given directories on every core.
+    private func readDirectories(_ paths: [String]) throws -> [Listing] {
+        let absolutes = paths.map { workspace.absolute($0) }
+        return try Parallel.map(count: paths.count) { try Self.readDirectory(absolutes[$0], relative: paths[$0]) }
+    }
+
+    private static func readDirectory(_ absolute: String, relative: String) throws -> Listing {
+        let descriptor = open(absolute, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard descriptor >= 0, let directory = fdopendir(descriptor) else {
+            if descriptor >= 0 { close(descriptor) }
+            throw StoreError("read directory", path: relative)
+        }
+        defer { closedir(directory) }
+        var entries: [Listing.Entry] = []
+        var allASCII = true
+        errno = 0
+        while let entry = readdir(directory) {
+            let listed = try withUnsafeBytes(of: entry.pointee.d_name) { raw -> Listing.Entry? in
+                let cName = raw.bindMemory(to: CChar.self).baseAddress!
+                let name = String(cString: cName)
+                if name == "." || name == ".." || name == ".git" || (relative.isEmpty && name == ".mlops") {
+                    return nil
+                }
+                var info = stat()
+                guard fstatat(dirfd(directory), cName, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
+                    throw StoreError("stat", path: relative.isEmpty ? name : relative + "/" + name)
+                }
+                return Listing.Entry(
+                    name: name, isDirectory: (info.st_mode & S_IFMT) == S_IFDIR, stat: FileStat(info), mode: info.st_mode)
+            }
+            if let listed {
+                allASCII = allASCII && listed.name.utf8.allSatisfy { $0 < 0x80 }
+                entries.append(listed)
+            }
+            errno = 0
+        }
+        guard errno == 0 else { throw StoreError("read directory", path: relative) }
+        // Git's order: a directory sorts as if its name ended in "/", so whole paths end up in byte order.
+        // ASCII names compare as bytes under String's own (fast) ordering; others go byte by byte.
+        if allASCII {
+            let keys = entries.map { $0.isDirectory ? $0.name + "/" : $0.name }
+            let order = keys.indices.sorted { keys[$0] < keys[$1] }
+            entries = order.map { entries[$0] }
+        } else {
+            entries.sort { precedes($0.name, isDirectory: $0.isDirectory, $1.name, isDirectory: $1.isDirectory) }
+        }
+        return Listing(relative: relative, entries: entries)
+    }
+
+    /// A file or link as found, nil for a directory; other kinds are refused.
+    private func found(_ relative: String, _ stat: FileStat, mode: mode_t) throws -> Found? {
+        switch mode & S_IFMT {
+        case S_IFREG: return Found(relative: relative, stat: stat, isLink: false)
+        case S_IFLNK: return Found(relative: relative, stat: stat, isLink: true)
+        case S_IFDIR: return nil
+        case S_IFIFO: throw LineageError.unsupportedFile(path: relative, kind: "named pipe")
+        case S_IFSOCK: throw LineageError.unsupportedFile(path: relative, kind: "socket")
+        default: throw LineageError.unsupportedFile(path: relative, kind: "device file")
+        }
+    }
+
+    /// Byte order of `a` and `b`, a directory's name read as if it ended in "/".
+    static func precedes(_ a: String, isDirectory aIsDirectory: Bool, _ b: String, isDirectory bIsDirectory: Bool) -> Bool {
+        let order = a.utf8.withContiguousStorageIfAvailable { x in
+            b.utf8.withContiguousStorageIfAvailable { y -> Bool in
+                let n = min(x.count, y.count)
+                let order = n == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, n)
+                if order != 0 { return order < 0 }
+                // One name is a prefix of the other: what follows is the next byte, "/" for a directory, or nothing.
+                let left = x.count > n ? Int(x[n]) : (aIsDirectory ? 0x2F : -1)
+                let right = y.count > n ? Int(y[n]) : (bIsDirectory ? 0x2F : -1)
+                return left < right
+            }
+        }
+        if let order = order ?? nil { return order }
+        let left: [UInt8] = Array(a.utf8) + (aIsDirectory ? [0x2F] : [])
+        let right: [UInt8] = Array(b.utf8) + (bIsDirectory ? [0x2F] : [])
+        return left.lexicographicallyPrecedes(right)
+    }
+
+    /// Progress shared by the hashing threads, reported at most ten times a second.
+    private final class Progress: @unchecked Sendable {
+        let mutex = Mutex()
+        var state: HashProgress
+        var lastReport = 0.0
+        init(count: Int, bytes: Int64) { state = HashProgress(bytesDone: 0, bytesTotal: bytes, filesDone: 0, filesTotal: count) }
     }
 
     /// Hashes files on every core, largest first so one big file does not finish last alone.
     private func hashInParallel(_ files: [Found]) throws -> [(sha256: String, size: Int64)] {
-        guard !files.isEmpty else { return [] }
         let order = files.indices.sorted { files[$0].stat.size > files[$1].stat.size }
         let paths = files.map { workspace.absolute($0.relative) }
-        let work = Work(count: files.count, bytes: files.reduce(0) { $0 + $1.stat.size })
-        let workers = min(ProcessInfo.processInfo.activeProcessorCount, files.count)
-        let progress = self.progress
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            let hasher: FileHasher
-            do { hasher = try FileHasher() } catch {
-                work.lock.withLock { work.failure = work.failure ?? error }
-                return
-            }
-            while true {
-                let slot: Int? = work.lock.withLock {
-                    guard work.failure == nil, work.next < order.count else { return nil }
-                    defer { work.next += 1 }
-                    return order[work.next]
+        let shared = Progress(count: files.count, bytes: files.reduce(0) { $0 + $1.stat.size })
+        let report = self.progress
+        let results = try Parallel.map(count: files.count, order: order, state: { try FileHasher() }) { hasher, index in
+            let result = try hasher.hash(path: paths[index]) { bytes in
+                guard let report else { return }
+                let snapshot: HashProgress? = shared.mutex.locked {
+                    shared.state.bytesDone += Int64(bytes)
+                    let now = Date().timeIntervalSince1970
+                    guard now - shared.lastReport > 0.1 else { return nil }
+                    shared.lastReport = now
+                    return shared.state
                 }
-                guard let index = slot else { return }
-                do {
-                    let result = try hasher.hash(path: paths[index]) { bytes in
-                        guard let progress else { return }
-                        let snapshot: HashProgress? = work.lock.withLock {
-                            work.progress.bytesDone += Int64(bytes)
-                            let now = Date().timeIntervalSince1970
-                            guard now - work.lastReport > 0.1 else { return nil }
-                            work.lastReport = now
-                            return work.progress
-                        }
-                        if let snapshot { progress(snapshot) }
-                    }
-                    work.lock.withLock {
-                        work.results[index] = result
-                        work.progress.filesDone += 1
-                    }
-                } catch {
-                    work.lock.withLock { work.failure = work.failure ?? error }
-                }
+                if let snapshot { report(snapshot) }
             }
+            shared.mutex.locked { shared.state.filesDone += 1 }
+            return result
         }
-        if let failure = work.failure { throw failure }
-        if let progress { progress(work.progress) }
-        return work.results.map { $0 ?? ("", 0) }
+        if let report, !files.isEmpty { report(shared.state) }
+        return results
     }
 }
 
 /// git-lfs pointer files (https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md).
 enum LFSPointer {
+    /// The spec caps a pointer file below this size, so larger files are never read as pointers.
+    static let maximumSize: Int64 = 1024
+
+    /// What a pointer file names.
+    struct Fields: Equatable {
+        var oid: String
+        var size: Int64
+        var json: [String: JSONValue] { ["oid": .string(oid), "size": .int(size), "pointer": .bool(true)] }
+    }
+
     /// The oid and size named by a pointer file, or nil when the file is not one.
-    static func read(_ path: String) -> [String: JSONValue]? {
+    static func read(_ path: String) -> Fields? {
         var info = stat()
-        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size < 1024,
-            let bytes = try? AtomicFile.read(path, limit: 1024)
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int64(info.st_size) < maximumSize,
+            let bytes = try? AtomicFile.read(path, limit: Int(maximumSize))
         else { return nil }
         let text = String(decoding: bytes, as: UTF8.self)
         guard text.hasPrefix("version https://git-lfs.github.com/spec/v1\n") else { return nil }
@@ -297,7 +493,7 @@ enum LFSPointer {
             if line.hasPrefix("size "), let n = Int64(line.dropFirst("size ".count)) { size = n }
         }
         guard let oid, let size else { return nil }
-        return ["oid": .string(oid), "size": .int(size), "pointer": .bool(true)]
+        return Fields(oid: oid, size: size)
     }
 }
 

@@ -31,8 +31,8 @@ struct EnvironmentCapture {
             "cpu": cpu(),
             "memory_bytes": .int(memoryBytes()),
             "gpus": .array(gpus()),
-            "python": try PythonFacts(workspace: workspace).describe(interpreter) ?? .null,
-            "lockfiles": .object(try lockfiles()),
+            "python": try PerformanceTrace.measure("python facts") { try PythonFacts(workspace: workspace).describe(interpreter) } ?? .null,
+            "lockfiles": .object(try PerformanceTrace.measure("lockfiles") { try lockfiles() }),
             "container": container(),
             "git_ml_version": .string(GitMLVersion.current),
         ]
@@ -99,9 +99,7 @@ struct EnvironmentCapture {
     }
 
     private func lockfiles() throws -> [String: JSONValue] {
-        var paths = Set(try workspace.repository.indexedPaths().filter {
-            Self.isLockfile(String($0.split(separator: "/").last ?? ""))
-        })
+        var paths = Set(try workspace.repository.indexedPaths(whereFileName: Self.isLockfile))
         for name in FileSystem.list(workspace.root) where Self.isLockfile(name) { paths.insert(name) }
         var digests: [String: JSONValue] = [:]
         for path in paths where FileSystem.exists(workspace.absolute(path)) {

@@ -63,7 +63,7 @@ public final class Recorder {
         }
         let (artifacts, notes) = try storeArtifacts(before.artifactPaths, mustExist: true)
         before.record["artifacts"] = .array(artifacts)
-        let id = try write(before.record)
+        let id = try PerformanceTrace.measure("write record") { try write(before.record) }
         return RecordOutcome(id: id, record: .object(before.record), childStatus: nil, notes: notes)
     }
 
@@ -152,10 +152,14 @@ public final class Recorder {
                 out[item.key] = SecretScanner.isSecretName(item.key) ? .string(SecretScanner.redacted) : item.value
             }
         }
-        let git = try gitState(excluding: dataPaths + artifactPaths)
-        let data = try DataHasher(workspace: workspace, progress: progress).hash(dataPaths)
-        let environment = try EnvironmentCapture(workspace: workspace, config: config, scanner: scanner)
-            .capture(interpreter: interpreter ?? config.python)
+        let git = try PerformanceTrace.measure("git state") { try gitState(excluding: dataPaths + artifactPaths) }
+        let data = try PerformanceTrace.measure("hash data") {
+            try DataHasher(workspace: workspace, progress: progress).hash(dataPaths)
+        }
+        let environment = try PerformanceTrace.measure("environment") {
+            try EnvironmentCapture(workspace: workspace, config: config, scanner: scanner)
+                .capture(interpreter: interpreter ?? config.python)
+        }
         let owner = workspace.repository.identity().map {
             JSONValue.object(["name": .string(scanner.redact($0.name)), "email": .string(scanner.redact($0.email))])
         }
@@ -229,14 +233,11 @@ public final class Recorder {
 
     private func gitState(excluding recorded: [String]) throws -> JSONValue {
         let repository = workspace.repository
-        let excluded: (String) -> Bool = { path in
-            if path == ".mlops" || path.hasPrefix(".mlops/") { return true }
-            return recorded.contains { $0.isEmpty || path == $0 || path.hasPrefix($0 + "/") || path == $0 + "/" }
-        }
-        let state = try repository.workTreeState(excluding: excluded)
+        let state = try repository.workTreeState(excluding: [".mlops"] + recorded)
         var patch: JSONValue = .null
-        if state.isDirty {
-            // The patch restores the exact code; secrets from the environment never reach it.
+        if !state.patch.isEmpty {
+            // The patch restores the exact code; secrets from the environment never reach it. (A tree dirty only
+            // by large untracked files has nothing to patch: they are listed in omitted_from_patch.)
             let text = String(decoding: state.patch, as: UTF8.self)
             let bytes = Array(scanner.redactKnownValues(text).utf8)
             let digest = try SHA256.hex(of: bytes)
@@ -265,9 +266,10 @@ public final class Recorder {
             notes.append("artifact \(path) was not produced; recorded as missing")
             entries.append(.object(["path": .string(path), "missing": .bool(true)]))
         }
-        for pointer in try DataHasher(workspace: workspace, progress: progress).hash(present) {
+        let hasher = DataHasher(workspace: workspace, progress: progress)
+        for pointer in try hasher.hash(present) {
             if pointer.type == "directory" {
-                for entry in pointer.manifest?.entries ?? [] where entry.type == "f" {
+                for entry in try hasher.manifest(of: pointer).entries where entry.type == "f" {
                     try workspace.objects.put(file: workspace.absolute(pointer.path + "/" + entry.path), sha256: entry.sha256)
                 }
             } else if pointer.type == "file" {

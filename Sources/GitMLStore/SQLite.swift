@@ -180,6 +180,14 @@ public struct Row {
         guard let raw = sqlite3_column_text(handle, index) else { return nil }
         return String(cString: raw)
     }
+    /// Column `index`'s text bytes without copying them (empty for NULL); valid only inside `body`.
+    public func withText<T>(_ index: Int32, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        // SQLite's rule: ask for the text first, then its length.
+        guard let raw = sqlite3_column_text(handle, index) else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return try body(UnsafeRawBufferPointer(start: raw, count: Int(sqlite3_column_bytes(handle, index))))
+    }
+    /// True when column `index` is NULL.
+    public func isNull(_ index: Int32) -> Bool { sqlite3_column_type(handle, index) == SQLITE_NULL }
     /// Column `index` as bytes.
     public func blob(_ index: Int32) -> [UInt8] {
         let count = Int(sqlite3_column_bytes(handle, index))

@@ -281,6 +281,24 @@ struct LineageEndToEndTests {
         #expect(rows.contains { $0["section"]?.string == "params" && $0["key"]?.string == "lr" && $0["changed"]?.bool == true })
     }
 
+    @Test("GIT_ML_TRACE_PERFORMANCE prints phase timings on stderr, and only when set")
+    func performanceTrace() throws {
+        let repo = try initialized()
+        try repo.write("data/a.csv", "a\n")
+        let traced = try repo.gitML(["snapshot", "--data", "data"], environment: ["GIT_ML_TRACE_PERFORMANCE": "1"])
+        #expect(traced.status == 0)
+        let phases = traced.stderr.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("performance: "), let colon = line.range(of: " s: ") else { return nil }
+            #expect(Double(line.dropFirst("performance: ".count).prefix(upTo: colon.lowerBound)) != nil, "\(line)")
+            return String(line[colon.upperBound...])
+        }
+        for phase in ["git state", "walk data", "hash data", "environment", "write record", "git ml snapshot"] {
+            #expect(phases.contains(phase), "no \(phase) in \(phases)")
+        }
+        let quiet = try repo.gitML(["snapshot", "--data", "data"])
+        #expect(quiet.status == 0 && !quiet.stderr.contains("performance:"))
+    }
+
     @Test("help reaches the tool: git ml -h, git ml help <cmd>, and the man page for --help")
     func help() throws {
         let repo = try TempRepo()

@@ -1,0 +1,76 @@
+import Dispatch
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Work spread over every core: items are handed out one at a time (so uneven items balance), results come
+/// back in input order, and the first error stops the hand-out and is thrown.
+public enum Parallel {
+    /// Online cores.
+    public static var cores: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+
+    /// `body(state, i)` for every `i` in `0..<count`, on up to `workers` threads, each with its own `state`
+    /// (made once per thread: a digest context, a library handle). `order` is the hand-out order (default
+    /// ascending); results are still returned by index.
+    public static func map<State, Result>(
+        count: Int, order: [Int]? = nil, workers: Int = cores,
+        state makeState: @Sendable () throws -> State, _ body: @Sendable (State, Int) throws -> Result
+    ) throws -> [Result] {
+        guard count > 0 else { return [] }
+        let shared = Shared<Result>(count: count)
+        let order = order ?? Array(0..<count)
+        DispatchQueue.concurrentPerform(iterations: min(max(1, workers), count)) { _ in
+            let state: State
+            do { state = try makeState() } catch {
+                shared.fail(error)
+                return
+            }
+            while let index = shared.take(from: order) {
+                do { shared.store(index, try body(state, index)) } catch { shared.fail(error) }
+            }
+        }
+        return try shared.results()
+    }
+
+    /// `body(i)` for every `i` in `0..<count` on every core, results by index.
+    public static func map<Result>(count: Int, workers: Int = cores, _ body: @Sendable (Int) throws -> Result) throws -> [Result] {
+        try map(count: count, workers: workers, state: { () }, { _, index in try body(index) })
+    }
+
+    private final class Shared<Result>: @unchecked Sendable {
+        private let mutex = Mutex()
+        private var next = 0
+        private var slots: [Result?]
+        private var failure: Error?
+
+        init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+        func take(from order: [Int]) -> Int? {
+            mutex.locked {
+                guard failure == nil, next < order.count else { return nil }
+                defer { next += 1 }
+                return order[next]
+            }
+        }
+        func store(_ index: Int, _ result: Result) { mutex.locked { slots[index] = result } }
+        func fail(_ error: Error) { mutex.locked { failure = failure ?? error } }
+        func results() throws -> [Result] {
+            if let failure { throw failure }
+            return slots.map { $0! }
+        }
+    }
+}
+
+/// A pthread mutex, for state shared by worker threads (the lower targets do not link Foundation's NSLock).
+public final class Mutex: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    public init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+
+    public func locked<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return try body()
+    }
+}
