@@ -17,9 +17,13 @@ let package = Package(
         .target(
             name: "GitMLCommands",
             dependencies: [
-                "GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics",
+                "GitMLRegistry", "GitMLGates", "GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        /** Quality gates: the gates.yaml spec, pure evaluation, evidence, pre-push verification, the hook installer. */
+        .target(name: "GitMLGates", dependencies: ["GitMLRegistry", "GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics"]),
+        /** The model registry: versions, stage events and their fold, approvals, references like churn@production. */
+        .target(name: "GitMLRegistry", dependencies: ["GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics"]),
         /** Run records: snapshot, run, data pointers, environment, seeds, secrets, verify, fsck, index. */
         .target(name: "GitMLLineage", dependencies: ["GitMLGit", "GitMLStore", "GitMLBasics"]),
         /** libgit2 behind Swift types: repository discovery, HEAD, status, diff as patch, remotes, identity. */
@@ -42,6 +46,7 @@ let package = Package(
         .testTarget(
             name: "GitMLLineageTests",
             dependencies: ["GitMLLineage", "GitMLGit", "GitMLStore", "GitMLTestSupport"]),
+        .testTarget(name: "GitMLGatesTests", dependencies: ["GitMLGates", "GitMLRegistry", "GitMLBasics"]),
         .testTarget(name: "GitMLEndToEndTests", dependencies: ["GitMLTestSupport", "GitMLBasics"]),
     ]
 )

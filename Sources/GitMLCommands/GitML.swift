@@ -18,7 +18,10 @@ public struct GitML: ParsableCommand {
             on stderr; GIT_DIR, GIT_WORK_TREE and GIT_CEILING_DIRECTORIES are honoured as git honours them.
             """,
         version: GitMLVersion.current,
-        subcommands: [Init.self, Run.self, Snapshot.self, Log.self, Show.self, Diff.self, Verify.self, Fsck.self]
+        subcommands: [
+            Init.self, Run.self, Snapshot.self, Log.self, Show.self, Diff.self, Verify.self, Fsck.self, Model.self, Gate.self,
+            Hook.self,
+        ]
     )
 
     public init() {}

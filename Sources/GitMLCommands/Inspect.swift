@@ -1,6 +1,9 @@
 import ArgumentParser
 import GitMLBasics
+import GitMLGates
+import GitMLGit
 import GitMLLineage
+import GitMLRegistry
 import GitMLStore
 
 struct Log: GitMLCommand {
@@ -160,17 +163,25 @@ struct Verify: GitMLCommand {
             Reads every byte again (no stat cache). Exits 1 when a record was modified or a file \
             differs, naming each file; 0 when everything matches.
 
+            With --range A..B it runs the pre-push hook's check instead, for CI and server-side use where \
+            --no-verify cannot skip it: every promotion to staging or production that the commits in A..B add \
+            must carry passing gate evidence, the required approvals and its registered artifacts (docs/ci.md).
+
             Example: git ml verify 3fa2c1
+            Example: git ml verify --range origin/main..HEAD
             """)
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var output: OutputOptions
     @Argument(help: "Runs to verify (default: the newest run).")
     var runs: [String] = []
+    @Option(help: ArgumentHelp("Check the promotions the commits in A..B add, as the pre-push hook does.", valueName: "A..B"))
+    var range: String?
     var wantsJSON: Bool { output.json }
 
     func execute() throws -> Int32 {
         let context = try Context(common, json: output.json)
+        if let range { return try verifyRange(range, context: context) }
         let workspace = try context.workspace()
         let store = RunStore(workspace: workspace)
         let ids = runs.isEmpty ? [try store.latest()] : try runs.map(store.resolve)
@@ -197,12 +208,32 @@ struct Verify: GitMLCommand {
         }
         return failed ? ExitStatus.checkFailed : 0
     }
+
+    private func verifyRange(_ range: String, context: Context) throws -> Int32 {
+        let parts = range.components(separatedBy: "..")
+        guard parts.count == 2, !parts[1].isEmpty, !parts[1].hasPrefix(".") else {
+            throw LineageError.badArgument("\(range) is not a range", hint: "write it as A..B, for example origin/main..HEAD")
+        }
+        let repository = try context.workspace(requireInitialized: false).repository
+        let bases = parts[0].isEmpty ? [] : [try CommitTree(repository, revision: parts[0]).commit]
+        let result = try PromotionCheck(repository: repository).check(new: parts[1], bases: bases)
+        if output.json {
+            print(JSONWriter.pretty(.object([
+                "format": .int(1), "range": .string(range), "ok": .bool(result.blocked.isEmpty),
+                "promotions": .int(Int64(result.promotions)), "blocked": .array(result.blocked.map(\.json)),
+            ])), terminator: "")
+        } else {
+            reportBlocked(result.blocked)
+            if result.blocked.isEmpty { print("\(range): \(result.promotions) promotion(s), all with passing gate evidence") }
+        }
+        return result.blocked.isEmpty ? 0 : ExitStatus.checkFailed
+    }
 }
 
 struct Fsck: GitMLCommand {
     static let configuration = CommandConfiguration(
         commandName: "fsck",
-        abstract: "Check every record, manifest, patch and stored object against its name, schema and references.",
+        abstract: "Check every record, manifest, patch, stored object and registry file against its name, schema and references.",
         discussion: "Exits 1 when anything is corrupt, malformed or dangling.\n\nExample: git ml fsck")
 
     @OptionGroup var common: CommonOptions
@@ -211,7 +242,10 @@ struct Fsck: GitMLCommand {
 
     func execute() throws -> Int32 {
         let context = try Context(common, json: output.json)
-        let (problems, checked) = try GitMLLineage.Fsck(workspace: try context.workspace()).check()
+        let workspace = try context.workspace()
+        let (lineage, runsChecked) = try GitMLLineage.Fsck(workspace: workspace).check()
+        let (registry, registryChecked) = try RegistryFsck(workspace: workspace).check()
+        let (problems, checked) = (lineage + registry, runsChecked + registryChecked)
         if output.json {
             print(JSONWriter.pretty(.object(["format": .int(1), "checked": .int(Int64(checked)), "ok": .bool(problems.isEmpty), "problems": .array(problems.map(\.json))])), terminator: "")
         } else {

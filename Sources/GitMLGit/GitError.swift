@@ -33,23 +33,27 @@ public struct GitError: GitMLError {
 public enum RepositoryError: GitMLError {
     case notARepository(path: String)
     case bare(path: String)
+    case unknownRevision(String)
 
     public var message: String {
         switch self {
         case .notARepository(let path): return "not a git repository (or any parent up to /): \(path)"
         case .bare(let path): return "\(path) is a bare repository, which has no work tree to record"
+        case .unknownRevision(let revision): return "\(revision) is not a commit in this repository"
         }
     }
     public var hint: String {
         switch self {
         case .notARepository: return "run git ml inside a git work tree, or `git init` one first"
         case .bare: return "run git ml in a clone with a work tree"
+        case .unknownRevision: return "fetch it first (git fetch), or name a branch, tag or commit that exists here"
         }
     }
     public var code: String {
         switch self {
         case .notARepository: return "not-a-repository"
         case .bare: return "bare-repository"
+        case .unknownRevision: return "unknown-revision"
         }
     }
 }

@@ -61,12 +61,22 @@ public final class Repository {
     }
 
     private static func configuredWorkTree(_ handle: OpaquePointer) -> String? {
+        configValue(handle, "core.worktree")
+    }
+
+    /// A value from git's configuration (repository, global and system files), or nil when unset.
+    public func configValue(_ key: String) -> String? { Self.configValue(handle, key) }
+
+    /// The directory shared by all work trees of the repository (where hooks live by default).
+    public var commonDirectory: String { Self.trimmed(String(cString: git_repository_commondir(handle))) }
+
+    private static func configValue(_ handle: OpaquePointer, _ key: String) -> String? {
         var config: OpaquePointer?
         guard git_repository_config_snapshot(&config, handle) == 0, let config else { return nil }
         defer { git_config_free(config) }
         var buffer = git_buf()
         defer { git_buf_dispose(&buffer) }
-        guard git_config_get_string_buf(&buffer, config, "core.worktree") == 0, let ptr = buffer.ptr else { return nil }
+        guard git_config_get_string_buf(&buffer, config, key) == 0, let ptr = buffer.ptr else { return nil }
         return String(cString: ptr)
     }
 

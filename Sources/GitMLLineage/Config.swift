@@ -9,6 +9,8 @@ public struct Config: Sendable, Equatable {
     public var environmentVariables: [String] = []
     /// The interpreter described when the command is not itself a Python interpreter.
     public var python: String = "python3"
+    /// Who may approve model versions (git user.email values); empty means anyone.
+    public var approvers: [String] = []
 
     /// The defaults `git ml init` writes.
     public init() {}
@@ -16,14 +18,20 @@ public struct Config: Sendable, Equatable {
     /// Reads the file; an absent file gives the defaults, a malformed one an error naming it.
     public static func load(from path: String) throws -> Config {
         guard FileSystem.exists(path) else { return Config() }
+        return try parse(try AtomicFile.read(path, limit: 1 << 20))
+    }
+
+    /// Reads config.yaml's bytes (from the work tree, or from a commit).
+    public static func parse(_ bytes: [UInt8]) throws -> Config {
         let source = ".mlops/config.yaml"
-        let value = try YAMLReader.parse(try AtomicFile.read(path, limit: 1 << 20), source: source)
+        let value = try YAMLReader.parse(bytes, source: source)
         var config = Config()
         guard case .object(let top) = value else {
             if value == .null { return config }
             throw InputError.malformed(source: source, detail: "expected a mapping at the top level")
         }
         config.data = try strings(top["data"], key: "data", source: source)
+        config.approvers = try strings(top["approvers"], key: "approvers", source: source)
         if let environment = top["environment"], environment != .null {
             guard case .object(let members) = environment else {
                 throw InputError.malformed(source: source, detail: "environment must be a mapping")
@@ -69,6 +77,9 @@ public struct Config: Sendable, Equatable {
             - MKL_NUM_THREADS
           # Interpreter whose version and packages are recorded when the command is not a Python one.
           python: python3
+
+        # Who may approve model versions (their git user.email); empty means anyone with commit access.
+        approvers: []
 
         """
 }

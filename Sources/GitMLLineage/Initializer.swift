@@ -37,8 +37,18 @@ public enum Initializer {
         """
 
     static let gatesText = """
-        # Quality gates per target stage: see docs/format.md#gates.
-        # A promotion to a stage is blocked unless every check listed for it passes.
+        # Quality gates per target stage (docs/registry.md#gates). `git ml gate check` evaluates them and records
+        # the evidence; the pre-push hook and `git ml verify --range` block a promotion without passing evidence.
+        # Checks: metric/latency/cost (min, max, min_samples), regression (max_drop, max_drop_pct, direction),
+        # schema, lineage, approvals (distinct_from_owner). For example:
+        #   production:
+        #     - metric: accuracy
+        #       min: 0.9
+        #     - regression: accuracy
+        #       max_drop: 0.01
+        #     - lineage: true
+        #     - approvals: 1
+        #       distinct_from_owner: true
         version: 1
         staging: []
         production: []

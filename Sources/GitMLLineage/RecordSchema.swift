@@ -50,8 +50,8 @@ public enum RecordSchema {
 }
 
 /// UTC timestamps in ISO 8601 with microseconds, so records sort by creation and never tie in practice.
-enum Timestamp {
-    static func now() -> String {
+public enum Timestamp {
+    public static func now() -> String {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
         var seconds = spec.tv_sec

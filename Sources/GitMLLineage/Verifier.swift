@@ -14,6 +14,14 @@ public struct Finding: Sendable {
     /// A sentence for the user.
     public var detail: String
 
+    public init(subject: String, state: String, recorded: String?, actual: String?, detail: String) {
+        self.subject = subject
+        self.state = state
+        self.recorded = recorded
+        self.actual = actual
+        self.detail = detail
+    }
+
     /// True for anything but "ok".
     public var isProblem: Bool { state != "ok" }
 

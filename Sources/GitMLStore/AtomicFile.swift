@@ -33,6 +33,26 @@ public struct StoreError: GitMLError {
 public enum AtomicFile {
     /// Writes `bytes` to `path`, replacing any file there. Creates missing parent directories.
     public static func write(_ bytes: some Collection<UInt8>, to path: String, mode: mode_t = 0o644) throws {
+        _ = try place(bytes, at: path, mode: mode) { temporary in
+            guard rename(temporary, path) == 0 else { throw StoreError("rename into place", path: path) }
+            return true
+        }
+    }
+
+    /// Writes `bytes` to `path` only if no file has that name, atomically even against other processes
+    /// (a hard link, which fails when the name exists). Returns false, writing nothing, when it exists.
+    public static func create(_ bytes: some Collection<UInt8>, at path: String, mode: mode_t = 0o444) throws -> Bool {
+        try place(bytes, at: path, mode: mode) { temporary in
+            if link(temporary, path) == 0 { return true }
+            if errno == EEXIST { return false }
+            throw StoreError("create", path: path)
+        }
+    }
+
+    /// Writes a synced temporary file beside `path`, lets `install` put it in place, then syncs the directory.
+    private static func place(
+        _ bytes: some Collection<UInt8>, at path: String, mode: mode_t, install: (String) throws -> Bool
+    ) throws -> Bool {
         let directory = parent(of: path)
         try makeDirectories(directory)
         let temporary = temporaryName(for: path)
@@ -47,8 +67,9 @@ public enum AtomicFile {
         guard fsync(fd) == 0 else { throw StoreError("fsync", path: temporary) }
         closed = true
         guard close(fd) == 0 else { throw StoreError("close", path: temporary) }
-        guard rename(temporary, path) == 0 else { throw StoreError("rename into place", path: path) }
-        try syncDirectory(directory)
+        let installed = try install(temporary)
+        if installed { try syncDirectory(directory) }
+        return installed
     }
 
     /// Writes a content-addressed file unless a file already has that name (its bytes are then the same).

@@ -37,7 +37,10 @@ public final class TempRepo: @unchecked Sendable {
         if commit { try git("commit", "-q", "--allow-empty", "-m", "initial") }
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: root) }
+    deinit {
+        try? FileManager.default.removeItem(atPath: root)
+        for suffix in ["-origin.git", "-other.git"] { try? FileManager.default.removeItem(atPath: root + suffix) }
+    }
 
     /// Runs git in the repository; throws when it fails.
     @discardableResult
@@ -56,6 +59,27 @@ public final class TempRepo: @unchecked Sendable {
         let url = URL(fileURLWithPath: root + "/" + path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try data.write(to: url)
+    }
+
+    /// Makes a bare repository beside this one and adds it as remote `name`; returns its path.
+    @discardableResult
+    public func addBareRemote(_ name: String = "origin") throws -> String {
+        let path = root + "-\(name).git"
+        let result = try Self.run("/usr/bin/git", ["init", "-q", "--bare", path], in: root, environment: environment)
+        guard result.status == 0 else { throw TestFailure("git init --bare: \(result.stderr)") }
+        try git("remote", "add", name, path)
+        return path
+    }
+
+    /// Runs git and returns its outcome whatever it is (for commands expected to fail, like a refused push).
+    public func gitResult(_ arguments: String...) throws -> ProcessOutput {
+        try Self.run("/usr/bin/git", arguments, in: root, environment: environment)
+    }
+
+    /// Puts the built `git-ml` first on PATH, so git hooks that call `git-ml` find it.
+    public func putGitMLOnPath() {
+        let directory = URL(fileURLWithPath: Self.binary).deletingLastPathComponent().path
+        environment["PATH"] = directory + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
     }
 
     /// Reads a file relative to the root.

@@ -1,0 +1,37 @@
+import ArgumentParser
+import GitMLBasics
+import GitMLRegistry
+
+struct Rollback: GitMLCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Put production back on the previous production version.",
+        discussion: """
+            Skips gates and analysis: it returns to a version that was already in production. The version \
+            leaving production is marked rolled back, so a later rollback never returns to it unless --to names it.
+
+            Example: git ml model rollback churn            (or --to 2)
+            """)
+
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "The model.") var model: String
+    @Option(help: ArgumentHelp("The version to return to (default: the previous production version).", valueName: "version"))
+    var to: String?
+    @Option(help: "Why, for the audit trail.") var reason = ""
+    @Flag(help: "Print the event as JSON.") var json = false
+    var wantsJSON: Bool { json }
+
+    func execute() throws -> Int32 {
+        let workspace = try Context(common, json: json).workspace()
+        let name = Registry.split(model).name
+        let state = try Registry(source: WorkTreeSource(workspace: workspace)).model(name)
+        let target = try to.map { try state.resolve($0) }
+        let (from, destination, event) = try RegistryWriter(workspace: workspace).rollback(name, to: target, reason: reason)
+        if json {
+            print(JSONWriter.pretty(.object(["format": .int(1), "event": event.json])), terminator: "")
+            return 0
+        }
+        print("rolled back \(name): production is version \(destination) again; version \(from) is archived and marked rolled back")
+        print("next: git add .mlops && git commit -m \"Roll back \(name) to \(destination)\"")
+        return 0
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import GitMLBasics
+
+/// One evaluated check: what was observed, against what, and whether it passed.
+public struct GateRow: Sendable, Equatable {
+    public var check: String
+    public var observed: String
+    public var threshold: String
+    public var passed: Bool
+    public var detail: String
+
+    public var json: JSONValue {
+        .object([
+            "check": .string(check), "observed": .string(observed), "threshold": .string(threshold),
+            "passed": .bool(passed), "detail": .string(detail),
+        ])
+    }
+}
+
+/// Everything a gate evaluation looks at, gathered beforehand so the evaluation itself is pure.
+public struct GateInputs: Sendable {
+    /// The candidate version's run record.
+    public var candidate: JSONValue
+    /// The champion's run record (the production version's), when there is one other than the candidate.
+    public var champion: JSONValue?
+    public var championLabel: String = ""
+    /// Lineage problems found by re-hashing the candidate's data and artifacts ("modified data/a.csv", ...).
+    public var lineageProblems: [String] = []
+    /// The emails of everyone who approved this exact version.
+    public var approvals: [String] = []
+    /// config.yaml's approvers; empty means anyone.
+    public var allowedApprovers: [String] = []
+
+    public init(candidate: JSONValue) { self.candidate = candidate }
+}
+
+/// Pure evaluation of gate checks.
+public enum GateEvaluation {
+    /// One row per check, in the order declared.
+    public static func evaluate(_ checks: [GateCheck], _ inputs: GateInputs) -> [GateRow] {
+        checks.flatMap { evaluate($0, inputs) }
+    }
+
+    static func evaluate(_ check: GateCheck, _ inputs: GateInputs) -> [GateRow] {
+        let metrics = inputs.candidate["metrics"]?.object ?? [:]
+        switch check {
+        case .threshold(let kind, let metric, let min, let max, let minSamples):
+            let label = "\(kind) \(metric)"
+            let bounds = [min.map { ">= \(format($0))" }, max.map { "<= \(format($0))" }].compactMap { $0 }.joined(separator: ", ")
+            guard let value = metrics[metric]?.number else {
+                return [missingMetric(label, metric, bounds, metrics)]
+            }
+            let passed = value.isFinite && (min.map { value >= $0 } ?? true) && (max.map { value <= $0 } ?? true)
+            var rows = [GateRow(check: label, observed: format(value), threshold: bounds, passed: passed,
+                                detail: passed ? "within bounds" : "\(metric) is \(format(value)), outside \(bounds)")]
+            if let minSamples, let slice = metric.split(separator: "@", maxSplits: 1).dropFirst().first {
+                // The slice's size, when the record carries one (n@, count@ or samples@ the same slice).
+                if let size = ["n", "count", "samples"].lazy.compactMap({ metrics["\($0)@\(slice)"]?.number }).first {
+                    let ok = size >= minSamples
+                    rows.append(GateRow(check: "slice size \(slice)", observed: format(size), threshold: ">= \(format(minSamples))",
+                                        passed: ok, detail: ok ? "enough samples" : "slice \(slice) has only \(format(size)) samples"))
+                }
+            }
+            return rows
+        case .regression(let metric, let maxDrop, let maxDropPercent, let lowerIsBetter):
+            let label = "regression \(metric)"
+            let limits = [maxDrop.map { "drop <= \(format($0))" }, maxDropPercent.map { "drop <= \(format($0))%" }]
+                .compactMap { $0 }.joined(separator: ", ")
+            guard let value = metrics[metric]?.number else { return [missingMetric(label, metric, limits, metrics)] }
+            guard let champion = inputs.champion else {
+                return [GateRow(check: label, observed: format(value), threshold: limits, passed: true,
+                                detail: "no champion in production to compare with")]
+            }
+            guard let old = champion["metrics"]?[metric]?.number else {
+                return [GateRow(check: label, observed: format(value), threshold: limits, passed: false,
+                                detail: "the champion (\(inputs.championLabel)) recorded no \(metric) to compare with")]
+            }
+            let drop = lowerIsBetter ? value - old : old - value
+            let percent = old == 0 ? (drop > 0 ? Double.infinity : 0) : drop / abs(old) * 100
+            let passed = (maxDrop.map { drop <= $0 } ?? true) && (maxDropPercent.map { percent <= $0 } ?? true)
+            return [GateRow(check: label, observed: "\(format(value)) vs \(format(old))", threshold: limits, passed: passed,
+                            detail: passed ? "no worse than \(inputs.championLabel) beyond the margin"
+                                : "\(metric) is \(format(drop)) (\(format(percent))%) worse than \(inputs.championLabel)")]
+        case .schema:
+            let mine = inputs.candidate["schema"]
+            let theirs = inputs.champion?["schema"]
+            guard let champion = inputs.champion else {
+                return [GateRow(check: "schema", observed: mine == nil ? "none" : "recorded", threshold: "= champion",
+                                passed: true, detail: "no champion in production to compare with")]
+            }
+            _ = champion
+            if mine == theirs {
+                return [GateRow(check: "schema", observed: mine == nil ? "none" : "same", threshold: "= champion", passed: true,
+                                detail: mine == nil ? "neither run recorded an input schema" : "same columns and types as \(inputs.championLabel)")]
+            }
+            return [GateRow(check: "schema", observed: "differs", threshold: "= champion", passed: false,
+                            detail: schemaDifferences(mine, theirs))]
+        case .lineage:
+            let dirty = inputs.candidate["git"]?["dirty"]?.bool != false
+            let seeded = (inputs.candidate["seed"] ?? .null) != .null
+            return [
+                GateRow(check: "lineage clean commit", observed: dirty ? "dirty" : "clean", threshold: "clean", passed: !dirty,
+                        detail: dirty ? "the run was recorded from a work tree with uncommitted changes" : "recorded at a clean commit"),
+                GateRow(check: "lineage seed", observed: seeded ? "recorded" : "none", threshold: "recorded", passed: seeded,
+                        detail: seeded ? "seed recorded" : "the run recorded no seed: use git ml run --seed"),
+                GateRow(check: "lineage verify", observed: inputs.lineageProblems.isEmpty ? "ok" : "\(inputs.lineageProblems.count) problem(s)",
+                        threshold: "all verify", passed: inputs.lineageProblems.isEmpty,
+                        detail: inputs.lineageProblems.isEmpty ? "data and artifacts match the record"
+                            : inputs.lineageProblems.prefix(5).joined(separator: "; ")),
+            ]
+        case .approvals(let count, let distinctFromOwner):
+            let owner = inputs.candidate["owner"]?["email"]?.string ?? ""
+            let valid = Approvals.valid(inputs.approvals, allowed: inputs.allowedApprovers, owner: owner, distinctFromOwner: distinctFromOwner)
+            let passed = valid.count >= count
+            return [GateRow(check: "approvals", observed: valid.isEmpty ? "0" : "\(valid.count) (\(valid.joined(separator: ", ")))",
+                            threshold: ">= \(count)", passed: passed,
+                            detail: passed ? "approved" : "needs \(count - valid.count) more approval(s)"
+                                + (distinctFromOwner ? " from someone other than \(owner)" : "")
+                                + (inputs.allowedApprovers.isEmpty ? "" : " among \(inputs.allowedApprovers.joined(separator: ", "))"))]
+        }
+    }
+
+    private static func missingMetric(_ label: String, _ metric: String, _ threshold: String, _ metrics: [String: JSONValue]) -> GateRow {
+        let known = metrics.keys.sorted().prefix(8).joined(separator: ", ")
+        return GateRow(check: label, observed: "missing", threshold: threshold, passed: false,
+                       detail: "the run recorded no metric \(metric)" + (known.isEmpty ? "" : " (it has: \(known))"))
+    }
+
+    private static func schemaDifferences(_ mine: JSONValue?, _ theirs: JSONValue?) -> String {
+        let a = mine?.object ?? [:]
+        let b = theirs?.object ?? [:]
+        var parts: [String] = []
+        for key in Set(a.keys).union(b.keys).sorted() where a[key] != b[key] {
+            parts.append("\(key): \(b[key]?.description ?? "absent") -> \(a[key]?.description ?? "absent")")
+        }
+        if mine == nil { return "the candidate recorded no schema; the champion did" }
+        if theirs == nil { return "the champion recorded no schema; the candidate did" }
+        return "columns differ: " + parts.prefix(10).joined(separator: "; ")
+    }
+
+    static func format(_ value: Double) -> String {
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        var text = String(value)
+        if text.count > 10, let rounded = Double(String(format: "%.6g", value)) { text = String(rounded) }
+        return text
+    }
+}
+
+/// Which approvals count.
+public enum Approvals {
+    /// The distinct approvers among `emails` that count: listed in `allowed` (when it lists anyone), and not the
+    /// owner when `distinctFromOwner`.
+    public static func valid(_ emails: [String], allowed: [String], owner: String, distinctFromOwner: Bool) -> [String] {
+        var seen = Set<String>()
+        return emails.filter { email in
+            let key = email.lowercased()
+            guard !key.isEmpty, seen.insert(key).inserted else { return false }
+            if !allowed.isEmpty && !allowed.contains(where: { $0.lowercased() == key }) { return false }
+            return !(distinctFromOwner && key == owner.lowercased())
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import GitMLBasics
+import GitMLLineage
+import GitMLRegistry
+import GitMLStore
+
+/// The outcome of `git ml gate check`: the rows and the evidence event written.
+public struct GateOutcome: Sendable {
+    public let model: String
+    public let version: Int
+    public let stage: Stage
+    public let rows: [GateRow]
+    public let evidence: RegistryEvent
+    public var passed: Bool { rows.allSatisfy(\.passed) }
+}
+
+/// Evaluates a version's gates in the work tree and records the evidence.
+public struct GateRunner {
+    let workspace: Workspace
+
+    public init(workspace: Workspace) { self.workspace = workspace }
+
+    /// The stage a version is checked for when none is named: the next one up.
+    public static func defaultTarget(from stage: Stage) -> Stage { stage == .draft ? .staging : .production }
+
+    /// Reads the gates; an absent or malformed file fails the gate.
+    public func spec() throws -> GateSpec {
+        let path = workspace.absolute(GateSpec.file)
+        guard FileSystem.exists(path) else { throw GateError.malformedSpec("the file is missing (git ml init writes one)") }
+        let bytes = try AtomicFile.read(path, limit: 1 << 20)
+        do {
+            return try GateSpec.parse(bytes, digest: try SHA256.hex(of: bytes))
+        } catch let error as InputError {
+            throw GateError.malformedSpec(error.message)
+        }
+    }
+
+    /// Evaluates every check declared for `stage` and writes the evidence event, passed or not.
+    public func check(_ name: String, version reference: String, stage: Stage?) throws -> GateOutcome {
+        let writer = RegistryWriter(workspace: workspace)
+        let registry = Registry(source: WorkTreeSource(workspace: workspace))
+        let state = try registry.model(name)
+        let version = try state.resolve(reference)
+        guard let candidate = state.versions[version] else {
+            throw RegistryError.versionNotFound(model: name, reference: reference, known: [])
+        }
+        let stage = stage ?? Self.defaultTarget(from: candidate.stage)
+        let spec = try spec()
+        let runs = RunStore(workspace: workspace)
+        guard runs.ids().contains(candidate.file.run) else {
+            throw GateError.missingRun(model: name, version: version, run: candidate.file.run)
+        }
+        var inputs = GateInputs(candidate: try runs.read(candidate.file.run).record)
+        if let champion = state.production, champion != version, let file = state.versions[champion]?.file,
+            runs.ids().contains(file.run)
+        {
+            inputs.champion = try runs.read(file.run).record
+            inputs.championLabel = "\(name)@\(champion)"
+        }
+        let checks = spec.checks[stage] ?? []
+        if checks.contains(.lineage) {
+            inputs.lineageProblems = try Verifier(workspace: workspace).verify(candidate.file.run)
+                .filter(\.isProblem).map { "\($0.state) \($0.subject)" }
+        }
+        inputs.approvals = candidate.approvals.filter { $0.versionDigest == candidate.file.digest }.map(\.actorEmail)
+        inputs.allowedApprovers = try workspace.config.get().approvers
+        let rows = GateEvaluation.evaluate(checks, inputs)
+        let evidence = try writer.recordGate(
+            name, version: version, stage: stage, passed: rows.allSatisfy(\.passed), checks: rows.map(\.json),
+            gatesDigest: spec.digest)
+        return GateOutcome(model: name, version: version, stage: stage, rows: rows, evidence: evidence)
+    }
+}

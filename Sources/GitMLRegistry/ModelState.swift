@@ -1,0 +1,88 @@
+import GitMLBasics
+
+/// One model's versions and where each stands, folded from its event files in time order.
+public struct ModelState: Sendable {
+    /// A version and what the events say of it.
+    public struct VersionState: Sendable {
+        public let file: ModelVersion
+        public internal(set) var stage: Stage = .draft
+        public internal(set) var approvals: [RegistryEvent] = []
+        public internal(set) var gates: [RegistryEvent] = []
+        /// Its time in production ended in a rollback: never a rollback target unless named.
+        public internal(set) var rolledBack = false
+    }
+
+    public let name: String
+    public internal(set) var versions: [Int: VersionState]
+    /// Every event, in the order folded.
+    public let events: [RegistryEvent]
+    /// The champion: the one version in production.
+    public internal(set) var production: Int?
+    /// Versions in the order they entered production.
+    public internal(set) var productionHistory: [Int] = []
+
+    init(name: String, versions: [ModelVersion], events: [RegistryEvent]) {
+        self.name = name
+        self.versions = Dictionary(versions.map { ($0.version, VersionState(file: $0)) }, uniquingKeysWith: { a, _ in a })
+        self.events = events.sorted { ($0.time, $0.id) < ($1.time, $1.id) }
+        for event in self.events where self.versions[event.version] != nil { apply(event) }
+    }
+
+    private mutating func apply(_ event: RegistryEvent) {
+        let version = event.version
+        switch event.kind {
+        case .stage:
+            guard let to = event.to else { return }
+            if to == .production {
+                enterProduction(version)
+            } else {
+                if production == version { production = nil }
+                versions[version]?.stage = to
+            }
+        case .approval: versions[version]?.approvals.append(event)
+        case .gate: versions[version]?.gates.append(event)
+        case .rollback:
+            if let from = event.rolledBack {
+                versions[from]?.rolledBack = true
+                if production == from { production = nil }
+                versions[from]?.stage = .archived
+            }
+            enterProduction(version)
+        }
+    }
+
+    private mutating func enterProduction(_ version: Int) {
+        if let current = production, current != version { versions[current]?.stage = .archived }
+        production = version
+        versions[version]?.stage = .production
+        productionHistory.append(version)
+    }
+
+    /// The version a reference names: a number, `production`, `staging` (the newest in staging) or `latest`.
+    public func resolve(_ reference: String) throws -> Int {
+        let known = versions.keys.sorted().map(String.init)
+        let notFound = RegistryError.versionNotFound(model: name, reference: reference, known: known)
+        switch reference.lowercased() {
+        case "production", "prod", "champion":
+            guard let production else { throw RegistryError.notInProduction(model: name) }
+            return production
+        case "staging":
+            let staged = events.filter { $0.kind == .stage && $0.to == .staging && versions[$0.version]?.stage == .staging }
+            guard let newest = staged.last?.version else { throw notFound }
+            return newest
+        case "latest":
+            guard let newest = versions.keys.max() else { throw notFound }
+            return newest
+        default:
+            let digits = reference.hasPrefix("v") ? String(reference.dropFirst()) : reference
+            guard let number = Int(digits), versions[number] != nil else { throw notFound }
+            return number
+        }
+    }
+
+    /// Where `rollback` goes by default: the most recent earlier champion whose time in production did not end
+    /// in a rollback.
+    public func rollbackTarget() -> Int? {
+        productionHistory.reversed().first { $0 != production && versions[$0]?.rolledBack == false }
+    }
+}
