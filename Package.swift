@@ -8,7 +8,8 @@ let package = Package(
         .executable(name: "git-ml", targets: ["git-ml"])
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
     ],
     targets: [
         /** The executable: hands the command line to GitMLCommands and nothing else. */
@@ -17,9 +18,18 @@ let package = Package(
         .target(
             name: "GitMLCommands",
             dependencies: [
-                "GitMLRegistry", "GitMLGates", "GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics",
+                "GitMLCards", "GitMLRegistry", "GitMLGates", "GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        /** Model cards: the context from lineage and card.yaml, Mustache -> Markdown (HF front matter) -> HTML, checks. */
+        .target(
+            name: "GitMLCards",
+            dependencies: [
+                "GitMLRegistry", "GitMLLineage", "GitMLMarkdown", "GitMLStore", "GitMLBasics",
+                .product(name: "Mustache", package: "swift-mustache"),
+            ]),
+        /** cmark-gfm behind Swift: safe HTML with GitHub's extensions, and the section outline of a document. */
+        .target(name: "GitMLMarkdown", dependencies: ["CCmarkGFM", "GitMLBasics"]),
         /** Quality gates: the gates.yaml spec, pure evaluation, evidence, pre-push verification, the hook installer. */
         .target(name: "GitMLGates", dependencies: ["GitMLRegistry", "GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics"]),
         /** The model registry: versions, stage events and their fold, approvals, references like churn@production. */
@@ -38,6 +48,10 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         /** OpenSSL's libcrypto (SHA-256) from Debian's libssl-dev. */
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        /** cmark-gfm and its extensions from Debian's libcmark-gfm-dev and libcmark-gfm-extensions-dev. */
+        .systemLibrary(
+            name: "CCmarkGFM", pkgConfig: "libcmark-gfm",
+            providers: [.apt(["libcmark-gfm-dev", "libcmark-gfm-extensions-dev"])]),
         /** libyaml's event parser from Debian's libyaml-dev. */
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         /** Test helpers: isolated temporary git repositories, bare remotes, running the built binary. */
@@ -47,6 +61,10 @@ let package = Package(
             name: "GitMLLineageTests",
             dependencies: ["GitMLLineage", "GitMLGit", "GitMLStore", "GitMLTestSupport"]),
         .testTarget(name: "GitMLGatesTests", dependencies: ["GitMLGates", "GitMLRegistry", "GitMLBasics"]),
+        .testTarget(
+            name: "GitMLCardsTests",
+            dependencies: ["GitMLCards", "GitMLMarkdown", "GitMLRegistry", "GitMLLineage", "GitMLStore", "GitMLTestSupport", "GitMLBasics"],
+            exclude: ["Snapshots"]),
         .testTarget(name: "GitMLEndToEndTests", dependencies: ["GitMLTestSupport", "GitMLBasics"]),
     ]
 )

@@ -30,6 +30,8 @@ public struct GateInputs: Sendable {
     public var approvals: [String] = []
     /// config.yaml's approvers; empty means anyone.
     public var allowedApprovers: [String] = []
+    /// What is wrong with the version's committed card (empty: nothing); nil when it was not examined.
+    public var cardProblems: [String]?
 
     public init(candidate: JSONValue) { self.candidate = candidate }
 }
@@ -108,6 +110,14 @@ public enum GateEvaluation {
                         detail: inputs.lineageProblems.isEmpty ? "data and artifacts match the record"
                             : inputs.lineageProblems.prefix(5).joined(separator: "; ")),
             ]
+        case .card:
+            guard let problems = inputs.cardProblems else {
+                return [GateRow(check: "card", observed: "not examined", threshold: "fresh and complete", passed: false,
+                                detail: "the card could not be examined")]
+            }
+            return [GateRow(check: "card", observed: problems.isEmpty ? "fresh and complete" : "\(problems.count) problem(s)",
+                            threshold: "fresh and complete", passed: problems.isEmpty,
+                            detail: problems.isEmpty ? "the committed card is complete and current" : problems.joined(separator: "; "))]
         case .approvals(let count, let distinctFromOwner):
             let owner = inputs.candidate["owner"]?["email"]?.string ?? ""
             let valid = Approvals.valid(inputs.approvals, allowed: inputs.allowedApprovers, owner: owner, distinctFromOwner: distinctFromOwner)

@@ -15,9 +15,17 @@ public struct GateOutcome: Sendable {
 
 /// Evaluates a version's gates in the work tree and records the evidence.
 public struct GateRunner {
-    let workspace: Workspace
+    /// Examines a version's committed card against required sections (the cards area, handed in by the caller so
+    /// gates need not depend on it): problems, or none.
+    public typealias CardExaminer = (_ model: String, _ version: Int, _ sections: [String]) throws -> [String]
 
-    public init(workspace: Workspace) { self.workspace = workspace }
+    let workspace: Workspace
+    let cardExaminer: CardExaminer?
+
+    public init(workspace: Workspace, cardExaminer: CardExaminer? = nil) {
+        self.workspace = workspace
+        self.cardExaminer = cardExaminer
+    }
 
     /// The stage a version is checked for when none is named: the next one up.
     public static func defaultTarget(from stage: Stage) -> Stage { stage == .draft ? .staging : .production }
@@ -60,6 +68,9 @@ public struct GateRunner {
         if checks.contains(.lineage) {
             inputs.lineageProblems = try Verifier(workspace: workspace).verify(candidate.file.run)
                 .filter(\.isProblem).map { "\($0.state) \($0.subject)" }
+        }
+        if let sections = spec.cardSections(for: stage), let cardExaminer {
+            inputs.cardProblems = try cardExaminer(name, version, sections)
         }
         inputs.approvals = candidate.approvals.filter { $0.versionDigest == candidate.file.digest }.map(\.actorEmail)
         inputs.allowedApprovers = try workspace.config.get().approvers

@@ -13,6 +13,8 @@ public enum GateCheck: Sendable, Equatable {
     case lineage
     /// At least `count` approvals, from config.yaml's approvers, and not from the run's owner when asked.
     case approvals(count: Int, distinctFromOwner: Bool)
+    /// A committed model card, fresh, with these sections present and not empty (empty: the default sections).
+    case card(sections: [String])
 }
 
 /// `.mlops/gates.yaml`: the checks a version must pass before it may enter each stage.
@@ -81,12 +83,28 @@ public struct GateSpec: Sendable {
             try allowOnly(["lineage"])
             return .lineage
         }
+        if fields["card"] != nil {
+            try allowOnly(["card", "sections"])
+            guard let sections = fields["sections"] else { return .card(sections: []) }
+            guard case .array(let items) = sections, let names = Optional(items.compactMap(\.string)), names.count == items.count else {
+                throw GateError.malformedSpec("\(place).sections must be a list of section titles")
+            }
+            return .card(sections: names)
+        }
         if let count = fields["approvals"] {
             try allowOnly(["approvals", "distinct_from_owner"])
             guard let n = count.number, n >= 0, n == n.rounded() else { throw GateError.malformedSpec("\(place).approvals must be a count") }
             return .approvals(count: Int(n), distinctFromOwner: fields["distinct_from_owner"]?.bool ?? false)
         }
-        throw GateError.malformedSpec("\(place) is not a check: use metric, latency, cost, regression, schema, lineage or approvals")
+        throw GateError.malformedSpec("\(place) is not a check: use metric, latency, cost, regression, schema, lineage, approvals or card")
+    }
+
+    /// The card sections a stage's gates require (nil when no card check is declared for it).
+    public func cardSections(for stage: Stage) -> [String]? {
+        for check in checks[stage] ?? [] {
+            if case .card(let sections) = check { return sections }
+        }
+        return nil
     }
 
     /// How many approvals `stage` requires, and whether the owner's own approval counts.

@@ -57,35 +57,118 @@ public enum Initializer {
 
     /// The model card template shipped with git-ml (templates/model-card.md in its source tree).
     public static let modelCardTemplate = """
-        {{% CONTENT_TYPE: TEXT}}
-        # Model card: {{name}} v{{version}}
+        {{% CONTENT_TYPE: MARKDOWN}}
+        # Model card: {{model}} version {{version}}
 
         ## Model details
-        - Stage: {{stage}}
-        - Owner: {{owner}}
-        - Commit: {{commit}}
-        - Run: {{run_id}}
+        | | |
+        |---|---|
+        | Model | {{model}} |
+        | Version | {{version}} |
+        | Stage | {{stage}} |
+        | Owner | {{owner_name}} ({{owner_email}}) |
+        | Commit | {{commit}}{{#dirty}} with uncommitted changes{{/dirty}} |
+        | Run | {{run_id}} ({{run_kind}}, {{run_created}}) |
+        {{#artifacts}}
+        | Artifact | {{path}} sha256 {{sha256}} ({{size}} bytes) |
+        {{/artifacts}}
 
         ## Intended use
-        {{intended_use}}
+        {{#card.intended_use}}
+        {{.}}
+
+        {{/card.intended_use}}
+        {{#card.out_of_scope}}
+        Out of scope: {{.}}
+
+        {{/card.out_of_scope}}
 
         ## Training data
+        | path | type | files | bytes | sha256 | pointer |
+        |---|---|---|---|---|---|
         {{#data}}
-        - `{{path}}` sha256 `{{sha256}}` ({{files}} files, {{size}} bytes)
+        | {{path}} | {{type}} | {{files}} | {{size}} | {{sha256_short}} | {{pointer}} |
         {{/data}}
 
         ## Evaluation
-        | metric | value |
-        |---|---|
+        {{#has_champion}}
+        Compared with the champion, {{model}} version {{champion_version}} (in production).
+
+        {{/has_champion}}
+        | metric | value | champion | delta |
+        |---|---|---|---|
         {{#metrics}}
-        | {{name}} | {{value}} |
+        | {{name}} | {{value}} | {{champion}} | {{delta}} |
         {{/metrics}}
+        {{#has_slices}}
 
-        ## How to reproduce
-        `git ml reproduce {{run_id}}`
+        ### Slices
+        | metric | slice | value | champion | delta |
+        |---|---|---|---|---|
+        {{#slices}}
+        | {{metric}} | {{slice}} | {{value}} | {{champion}} | {{delta}} |
+        {{/slices}}
+        {{/has_slices}}
 
-        ## Limitations
-        {{limitations}}
+        ## Gate results
+        {{#gate}}
+        Gates for {{stage}} {{outcome}} at {{time}}.
+        {{#has_checks}}
+
+        | check | observed | threshold | result | detail |
+        |---|---|---|---|---|
+        {{#checks}}
+        | {{check}} | {{observed}} | {{threshold}} | {{result}} | {{detail}} |
+        {{/checks}}
+        {{/has_checks}}
+        {{/gate}}
+        {{^gate}}
+        No gates have been evaluated for this version yet.
+        {{/gate}}
+
+        ## Approvals and history
+        {{#approvals}}
+        - Approved by {{name}} ({{email}}) at {{time}}{{#comment}}: {{comment}}{{/comment}}
+        {{/approvals}}
+        {{^approvals}}
+        - No approvals recorded.
+        {{/approvals}}
+        {{#history}}
+        - {{time}}: {{description}}
+        {{/history}}
+
+        ## Environment and reproduction
+        | | |
+        |---|---|
+        | OS | {{environment.os}} |
+        | CPU | {{environment.cpu}} |
+        | GPUs | {{environment.gpus}} |
+        | Python | {{environment.python}} |
+        | Container | {{environment.container}} |
+        | Seed | {{seed}} |
+
+        Reproduce the run: git ml reproduce {{run_id}}
+
+        ## Latency and cost
+        {{#performance}}
+        - {{name}}: {{value}}
+        {{/performance}}
+        {{^performance}}
+        No latency or cost metrics were recorded.
+        {{/performance}}
+
+        ## Failure modes and limitations
+        {{#card.limitations}}
+        - {{.}}
+        {{/card.limitations}}
+        {{#card.failure_modes}}
+        - {{.}}
+        {{/card.failure_modes}}
+
+        ## Safety notes
+        {{#card.safety}}
+        - {{.}}
+        {{/card.safety}}
 
         """
 }

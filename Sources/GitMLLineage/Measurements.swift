@@ -8,8 +8,10 @@ public enum Measurements {
     static let fileLimit = 64 << 20
 
     /// `key=value` from `--param` or `--metric`.
-    static func pair(_ text: String, flag: String) throws -> (String, String) {
-        guard let eq = text.firstIndex(of: "="), eq != text.startIndex else {
+    /// Splits NAME=VALUE at the first "=" (a param's value may hold "="), or at the last one (a metric's value is a
+    /// number, and a slice metric's name holds "=": f1@country=DE=0.8).
+    static func pair(_ text: String, flag: String, atLast: Bool = false) throws -> (String, String) {
+        guard let eq = atLast ? text.lastIndex(of: "=") : text.firstIndex(of: "="), eq != text.startIndex else {
             throw LineageError.badArgument("\(flag) \(text): expected NAME=VALUE", hint: "for example \(flag) lr=0.01")
         }
         return (String(text[..<eq]), String(text[text.index(after: eq)...]))
@@ -17,7 +19,7 @@ public enum Measurements {
 
     /// `--metric name=value`: the value must be a number.
     public static func metric(_ text: String) throws -> (String, JSONValue) {
-        let (name, value) = try pair(text, flag: "--metric")
+        let (name, value) = try pair(text, flag: "--metric", atLast: true)
         switch value {
         case "nan", "NaN": return (name, .double(.nan))
         case "inf", "Infinity": return (name, .double(.infinity))

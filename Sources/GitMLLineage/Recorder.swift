@@ -138,7 +138,7 @@ public final class Recorder {
         let dataPaths = try requested.map { path in
             try request.data.isEmpty ? RepositoryPath.resolve(path, root: workspace.root, currentDirectory: workspace.root) : workspace.resolve(path)
         }
-        let artifactPaths = try request.artifacts.map { try resolveOutput($0) }
+        let artifactPaths = try request.artifacts.map { try workspace.resolveOutput($0) }
         let parents = try request.parents.map { try RunStore(workspace: workspace).resolve($0) }
         var params = try paramsFile()
         for text in request.params {
@@ -180,26 +180,6 @@ public final class Recorder {
             "parents": .array(parents.map(JSONValue.string)),
         ]
         return Before(record: record, artifactPaths: artifactPaths, params: params)
-    }
-
-    /// An artifact path may not exist yet (the command makes it), but must stay inside the work tree.
-    private func resolveOutput(_ userPath: String) throws -> String {
-        if let resolved = try? workspace.resolve(userPath) { return resolved }
-        let absolute = RepositoryPath.normalize(
-            userPath.hasPrefix("/") ? userPath : workspace.currentDirectory + "/" + userPath)
-        let root = RepositoryPath.real(workspace.root) ?? workspace.root
-        let parent = AtomicFile.parent(of: absolute)
-        let realParent = RepositoryPath.real(parent) ?? parent
-        guard let relativeParent = RepositoryPath.relativePath(realParent, under: root)
-            ?? RepositoryPath.relativePath(parent, under: workspace.root)
-        else { throw PathError.escapesRepository(path: userPath) }
-        var info = stat()
-        if lstat(absolute, &info) == 0 {
-            // It exists but resolve refused it: a link leading outside.
-            throw PathError.symlinkLeavesRepository(path: userPath, target: FileSystem.linkTarget(absolute) ?? "?")
-        }
-        let name = absolute.split(separator: "/").last.map(String.init) ?? ""
-        return relativeParent.isEmpty ? name : relativeParent + "/" + name
     }
 
     private func paramsFile() throws -> [String: JSONValue] {

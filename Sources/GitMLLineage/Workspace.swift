@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
 import GitMLBasics
 import GitMLGit
 import GitMLStore
@@ -57,4 +60,25 @@ public final class Workspace {
 
     /// The absolute path of a repository-relative path.
     public func absolute(_ relative: String) -> String { relative.isEmpty ? root : root + "/" + relative }
+
+    /// A path to write: it may not exist yet (a command makes it), but it must stay inside the work tree, through
+    /// no link that leads outside.
+    public func resolveOutput(_ userPath: String) throws -> String {
+        if let resolved = try? resolve(userPath) { return resolved }
+        let absolute = RepositoryPath.normalize(
+            userPath.hasPrefix("/") ? userPath : currentDirectory + "/" + userPath)
+        let realRoot = RepositoryPath.real(root) ?? root
+        let parent = AtomicFile.parent(of: absolute)
+        let realParent = RepositoryPath.real(parent) ?? parent
+        guard let relativeParent = RepositoryPath.relativePath(realParent, under: realRoot)
+            ?? RepositoryPath.relativePath(parent, under: root)
+        else { throw PathError.escapesRepository(path: userPath) }
+        var info = stat()
+        if lstat(absolute, &info) == 0 {
+            // It exists but resolve refused it: a link leading outside.
+            throw PathError.symlinkLeavesRepository(path: userPath, target: FileSystem.linkTarget(absolute) ?? "?")
+        }
+        let name = absolute.split(separator: "/").last.map(String.init) ?? ""
+        return relativeParent.isEmpty ? name : relativeParent + "/" + name
+    }
 }

@@ -127,6 +127,18 @@ public struct RegistryEvent: Sendable {
         }
     }
 
+    /// One line for people: `v3 staging -> production by alice@example.com: beats v2`.
+    public var summary: String {
+        let who = actorEmail.isEmpty ? "" : " by \(actorEmail)"
+        let why = reason.isEmpty ? "" : ": \(reason)"
+        switch kind {
+        case .stage: return "v\(version) \(from?.rawValue ?? "new") -> \(to?.rawValue ?? "?")\(who)\(why)"
+        case .approval: return "v\(version) approved\(who)\(why)"
+        case .gate: return "v\(version) gates for \(value["stage"]?.string ?? "?") \(passed ? "passed" : "failed")\(who)"
+        case .rollback: return "v\(version) back in production, v\(rolledBack.map(String.init) ?? "?") rolled back\(who)\(why)"
+        }
+    }
+
     init(id: String, bytes: [UInt8], file: String) throws {
         let value = try JSONParser.parse(bytes, source: file)
         guard let model = value["model"]?.string, let version = value["version"]?.number.map({ Int($0) }),

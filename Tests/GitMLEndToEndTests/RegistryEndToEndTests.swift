@@ -219,6 +219,34 @@ struct RegistryEndToEndTests {
         #expect(list["models"]?.array?.first?["production"] == .int(3))
     }
 
+    @Test("a card is written for review, checked by --check and by a card gate, and goes stale when lineage moves")
+    func cards() throws {
+        let repo = try project()
+        try repo.write(".mlops/gates.yaml", "version: 1\nstaging:\n  - card: required\n    sections: [Intended use, Evaluation]\n")
+        #expect(try repo.gitML(["model", "register", "churn"]).status == 0)
+        let missing = try repo.gitML(["card", "churn@1", "--check"])
+        #expect(missing.status == 1 && missing.stderr.contains("no card is committed at .mlops/cards/churn/v1.md"))
+        #expect(try repo.gitML(["gate", "check", "churn", "1", "--to", "staging"]).status == 1)
+        #expect(try repo.gitML(["card", "churn@1", "--write"]).stdout.contains("wrote .mlops/cards/churn/v1.md"))
+        let empty = try repo.gitML(["card", "churn@1", "--check"])
+        #expect(empty.status == 1 && empty.stderr.contains("section \"Intended use\" is empty"))
+        try repo.write(".mlops/models/churn/card.yaml", "intended_use: Ranking customers for retention offers.\n")
+        #expect(try repo.gitML(["card", "churn@1", "--check"]).stderr.contains("the card is stale"))
+        #expect(try repo.gitML(["card", "churn@1", "--write"]).status == 0)
+        #expect(try repo.gitML(["card", "churn@1", "--check"]).status == 0)
+        let gate = try repo.gitML(["gate", "check", "churn", "1", "--to", "staging"])
+        #expect(gate.status == 0, "\(gate.stdout)")
+        // The gate event changes the version's lineage, so the committed card is stale again until re-rendered.
+        #expect(try repo.gitML(["card", "churn@1", "--check"]).status == 1)
+        let html = try repo.gitML(["card", "churn@1", "--format", "html", "-o", "card.html"])
+        #expect(html.status == 0)
+        #expect(try repo.read("card.html").hasPrefix("<!DOCTYPE html>"))
+        let outside = try repo.gitML(["card", "churn@1", "-o", "../escape.md"])
+        #expect(outside.status == 2 && !FileManager.default.fileExists(atPath: repo.root + "/../escape.md"))
+        let pr = try repo.gitML(["card", "churn", "--pr"])
+        #expect(pr.status == 0 && pr.stdout.hasPrefix("### Model card: churn version 1 (draft)"))
+    }
+
     @Test("fsck names an edited event file and a version whose run is gone")
     func fsckRegistry() throws {
         let repo = try project()

@@ -28,7 +28,7 @@ struct GateCheckCommand: GitMLCommand {
         let context = try Context(common, json: output.json)
         let workspace = try context.workspace()
         let reference = ModelReference(model, version: version)
-        let outcome = try GateRunner(workspace: workspace).check(
+        let outcome = try GateRunner(workspace: workspace, cardExaminer: cardExaminer(workspace)).check(
             reference.name, version: reference.reference ?? "latest", stage: try to.map(Stage.target))
         if output.json {
             print(JSONWriter.pretty(.object([

@@ -21,7 +21,7 @@ struct History: GitMLCommand {
             ])), terminator: "")
             return 0
         }
-        for event in state.events { print("\(event.time)  \(describe(event))") }
+        for event in state.events { print("\(event.time)  \(event.summary)") }
         return 0
     }
 }

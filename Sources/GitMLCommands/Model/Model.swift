@@ -48,21 +48,6 @@ struct VersionArguments: ParsableArguments {
     }
 }
 
-/// One line per event, for `history` and `show`.
-func describe(_ event: RegistryEvent) -> String {
-    let who = event.actorEmail.isEmpty ? "" : " by \(event.actorEmail)"
-    let why = event.reason.isEmpty ? "" : ": \(event.reason)"
-    switch event.kind {
-    case .stage:
-        return "v\(event.version) \(event.from?.rawValue ?? "new") -> \(event.to?.rawValue ?? "?")\(who)\(why)"
-    case .approval: return "v\(event.version) approved\(who)\(why)"
-    case .gate:
-        return "v\(event.version) gates for \(event.value["stage"]?.string ?? "?") \(event.passed ? "passed" : "failed")\(who)"
-    case .rollback:
-        return "v\(event.version) back in production, v\(event.rolledBack.map(String.init) ?? "?") rolled back\(who)\(why)"
-    }
-}
-
 extension RegistryEvent {
     /// The event as `--json` shows it: its fields plus its id.
     var json: JSONValue {

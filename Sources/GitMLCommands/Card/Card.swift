@@ -1,0 +1,94 @@
+import ArgumentParser
+import GitMLBasics
+import GitMLCards
+import GitMLGates
+import GitMLLineage
+import GitMLRegistry
+import GitMLStore
+
+struct Card: GitMLCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Render a model card from the recorded lineage, check a committed one, or write a PR comment.",
+        discussion: """
+            The card comes from the Mustache template .mlops/templates/model-card.md (or --template), filled from \
+            the version's run record, the registry and .mlops/models/<name>/card.yaml; every inserted value is \
+            escaped for Markdown. Markdown output starts with Hugging Face front matter; HTML is one \
+            self-contained file rendered by cmark-gfm in safe mode. The same lineage renders the same bytes.
+
+            Examples:
+              git ml card churn@3 --write                 # .mlops/cards/churn/v3.md, for review in a PR
+              git ml card churn@production --format html -o card.html
+              git ml card churn@3 --check                 # exit 1 when a required section is missing or empty, or stale
+              git ml card churn@3 --pr                    # summary and metric deltas vs the champion, for a PR comment
+            """)
+
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "model, model@version or model@stage (default: the latest version).") var model: String
+    @Option(help: ArgumentHelp("A template inside the repository (default: .mlops/templates/model-card.md).", valueName: "path"))
+    var template: String?
+    @Option(help: ArgumentHelp("md or html.", valueName: "format")) var format = "md"
+    @Option(name: .customShort("o"), help: ArgumentHelp("Write to this file (inside the repository) instead of stdout.", valueName: "file"))
+    var output: String?
+    @Flag(help: "Write the card to .mlops/cards/<name>/v<n>.<format>, where --check and gates look for it.") var write = false
+    @Flag(help: "Check the committed card: required sections present and not empty, lineage current.") var check = false
+    @Flag(help: "Render every version of the model (with --write: each to .mlops/cards/<name>/v<n>.<format>).") var all = false
+    @Flag(help: "Print Markdown for a pull-request comment: the summary and metric deltas against the champion.") var pr = false
+
+    func execute() throws -> Int32 {
+        let workspace = try Context(common).workspace()
+        let (name, reference) = Registry.split(model)
+        let builder = CardBuilder(workspace: workspace)
+        guard format == "md" || format == "html" else {
+            throw LineageError.badArgument("\(format) is not a card format", hint: "use --format md or --format html")
+        }
+        if check {
+            let version = try Registry(source: WorkTreeSource(workspace: workspace)).model(name).resolve(reference ?? "latest")
+            let problems = try builder.check(name, reference: String(version), sections: try requiredSections(workspace))
+            for problem in problems { printError("card \(name) \(version): \(problem)") }
+            if problems.isEmpty { print("card \(name) \(version): complete and current") } else {
+                printError("hint: render it again: git ml card \(name)@\(version) --write, then commit .mlops/cards")
+            }
+            return problems.isEmpty ? 0 : ExitStatus.checkFailed
+        }
+        if pr {
+            print(try builder.pullRequestComment(name, reference: reference ?? "latest"), terminator: "")
+            return 0
+        }
+        if all {
+            guard write else { throw LineageError.badArgument("--all renders many cards", hint: "add --write to write each to .mlops/cards/") }
+            let cards = try builder.renderAll(name, templatePath: template)
+            for card in cards {
+                let text = format == "html" ? CardBuilder.html(card) : card.markdown
+                try AtomicFile.write(Array(text.utf8), to: workspace.absolute(CardBuilder.committedPath(model: name, version: card.version, format: format)))
+            }
+            print("wrote \(cards.count) cards under .mlops/cards/\(name)/")
+            return 0
+        }
+        let card = try builder.render(name, reference: reference ?? "latest", templatePath: template)
+        let text = format == "html" ? CardBuilder.html(card) : card.markdown
+        var destination = try output.map { try workspace.resolveOutput($0) }
+        if write { destination = CardBuilder.committedPath(model: name, version: card.version, format: format) }
+        guard let destination else {
+            print(text, terminator: "")
+            return 0
+        }
+        try AtomicFile.write(Array(text.utf8), to: workspace.absolute(destination))
+        print("wrote \(destination)")
+        return 0
+    }
+
+    /// The sections gates.yaml requires of a card (production's, else staging's), else the default ones.
+    private func requiredSections(_ workspace: Workspace) throws -> [String] {
+        let spec = try? GateRunner(workspace: workspace).spec()
+        let declared = spec?.cardSections(for: .production) ?? spec?.cardSections(for: .staging) ?? []
+        return declared.isEmpty ? CardBuilder.defaultSections : declared
+    }
+}
+
+/// The card examiner gates use for a `card` check.
+func cardExaminer(_ workspace: Workspace) -> GateRunner.CardExaminer {
+    { model, version, sections in
+        try CardBuilder(workspace: workspace).check(
+            model, reference: String(version), sections: sections.isEmpty ? CardBuilder.defaultSections : sections)
+    }
+}
