@@ -18,9 +18,11 @@ let package = Package(
         .target(
             name: "GitMLCommands",
             dependencies: [
-                "GitMLCards", "GitMLRegistry", "GitMLGates", "GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics",
+                "GitMLReproduce", "GitMLCards", "GitMLRegistry", "GitMLGates", "GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        /** Reproduction: a temporary checkout of the recorded commit, data verification, environment diff, re-run, verdict. */
+        .target(name: "GitMLReproduce", dependencies: ["GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics"]),
         /** Model cards: the context from lineage and card.yaml, Mustache -> Markdown (HF front matter) -> HTML, checks. */
         .target(
             name: "GitMLCards",

@@ -63,6 +63,11 @@ public struct CardBuilder {
         HTMLPage.render(title: "Model card: \(card.model) version \(card.version)", body: Markdown.html(card.body))
     }
 
+    /// Any Markdown document (a reproduction report) as the same kind of self-contained, safe page.
+    public static func page(title: String, markdown: String) -> String {
+        HTMLPage.render(title: title, body: Markdown.html(markdown))
+    }
+
     /// What is wrong with the committed card of a version: missing or empty required sections, or stale lineage.
     public func check(_ name: String, reference: String, sections required: [String]) throws -> [String] {
         let facts = try CardFacts(workspace: workspace, model: name, reference: reference)

@@ -23,7 +23,7 @@ enum Executable {
     static func output(_ executable: String, _ arguments: [String]) throws -> String? {
         let result = try ChildProcess.run(
             executable: executable, arguments: [executable] + arguments,
-            environment: ProcessInfo.processInfo.environment, directory: nil, tee: false)
+            environment: ProcessInfo.processInfo.environment, directory: nil, echo: .none)
         return result.exitStatus == 0 ? String(decoding: result.stdout, as: UTF8.self) : nil
     }
 }
@@ -42,13 +42,23 @@ struct ChildResult {
     var shellStatus: Int32 { signal.map { 128 + $0 } ?? exitStatus }
 }
 
-/// Runs a real child process, copying its output to ours as it comes (when `tee`) while keeping it.
+/// Where a child's output is copied as it comes (it is kept either way).
+public enum Echo: Sendable {
+    /// Not copied.
+    case none
+    /// Its stdout to our stdout, its stderr to our stderr.
+    case same
+    /// Both to our stderr (our stdout stays clean for --json).
+    case stderr
+}
+
+/// Runs a real child process, copying its output to ours as it comes (see `Echo`) while keeping it.
 enum ChildProcess {
     /// Most bytes kept per stream; the rest is still shown, and the record says the log was truncated.
     static let logLimit = 64 << 20
 
     static func run(
-        executable: String, arguments: [String], environment: [String: String], directory: String?, tee: Bool
+        executable: String, arguments: [String], environment: [String: String], directory: String?, echo: Echo
     ) throws -> ChildResult {
         var outPipe: [Int32] = [0, 0]
         var errPipe: [Int32] = [0, 0]
@@ -103,7 +113,7 @@ enum ChildProcess {
         var result = ChildResult(
             exitStatus: 0, signal: nil, stdout: [], stderr: [], durationSeconds: 0, peakMemoryBytes: 0,
             truncated: false)
-        pump(out: outPipe[0], err: errPipe[0], tee: tee, into: &result)
+        pump(out: outPipe[0], err: errPipe[0], echo: echo, into: &result)
         var waitStatus: Int32 = 0
         var usage = rusage()
         while wait4(pid, &waitStatus, 0, &usage) < 0 && errno == EINTR {}
@@ -120,8 +130,8 @@ enum ChildProcess {
         return result
     }
 
-    /// Reads both pipes until they close, copying to our stdout/stderr when `tee`.
-    private static func pump(out: Int32, err: Int32, tee: Bool, into result: inout ChildResult) {
+    /// Reads both pipes until they close, copying to ours as `echo` says.
+    private static func pump(out: Int32, err: Int32, echo: Echo, into result: inout ChildResult) {
         var fds = [pollfd(fd: out, events: Int16(POLLIN), revents: 0), pollfd(fd: err, events: Int16(POLLIN), revents: 0)]
         var buffer = [UInt8](repeating: 0, count: 65536)
         var open = 2
@@ -140,7 +150,7 @@ enum ChildProcess {
                     continue
                 }
                 let chunk = buffer[0..<n]
-                if tee { _ = chunk.withUnsafeBytes { write(i == 0 ? 1 : 2, $0.baseAddress, n) } }
+                if echo != .none { _ = chunk.withUnsafeBytes { write(i == 0 && echo == .same ? 1 : 2, $0.baseAddress, n) } }
                 if i == 0 {
                     keep(chunk, in: &result.stdout, truncated: &result.truncated)
                 } else {

@@ -7,6 +7,15 @@ import GitMLStore
 
 /// Describes the machine and software a run used: OS, kernel, CPU, memory, GPUs, Python and its packages,
 /// lockfile digests, container image, and the allow-listed environment variables (secrets redacted).
+extension Workspace {
+    /// The environment as a record would hold it now, for `interpreter` (secrets redacted).
+    public func currentEnvironment(interpreter: String?) throws -> JSONValue {
+        let config = try self.config.get()
+        return try EnvironmentCapture(workspace: self, config: config, scanner: SecretScanner(environment: environment))
+            .capture(interpreter: interpreter ?? config.python)
+    }
+}
+
 struct EnvironmentCapture {
     let workspace: Workspace
     let config: Config

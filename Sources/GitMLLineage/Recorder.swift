@@ -15,6 +15,10 @@ public struct RecordRequest: Sendable {
     public var metricsFiles: [String] = []
     public var seed: UInt32?
     public var parents: [String] = []
+    /// The run this one re-runs (`git ml reproduce`), recorded as `reproduces`.
+    public var reproduces: String?
+    /// Where the child's output is copied as it comes.
+    public var echo: Echo = .same
 
     public init() {}
 }
@@ -94,7 +98,7 @@ public final class Recorder {
 
         let result = try ChildProcess.run(
             executable: executable, arguments: command, environment: environment,
-            directory: workspace.currentDirectory, tee: true)
+            directory: workspace.currentDirectory, echo: request.echo)
 
         let stdout = try workspace.objects.put(bytes: scanner.redact(bytes: result.stdout))
         let stderr = try workspace.objects.put(bytes: scanner.redact(bytes: result.stderr))
@@ -124,6 +128,7 @@ public final class Recorder {
         metrics.merge(child.final) { explicit, _ in explicit }
         before.record["metrics"] = .object(metrics)
         before.record["metric_steps"] = .object(child.steps)
+        if let original = request.reproduces { before.record["reproduces"] = .string(original) }
         let (artifacts, notes) = try storeArtifacts(before.artifactPaths, mustExist: false)
         before.record["artifacts"] = .array(artifacts)
         let id = try write(before.record)

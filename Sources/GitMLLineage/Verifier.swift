@@ -54,30 +54,36 @@ public struct Verifier {
         }
         // The subject names the file; findings print as "<state> <subject>: <detail>".
         var findings = [Finding(subject: record, state: "ok", recorded: id, actual: id, detail: "record intact")]
-        let hasher = DataHasher(workspace: workspace, useCache: false, writeManifests: false, progress: progress)
-        for (section, items) in [("data", run.data), ("artifact", run.artifacts)] {
-            for item in items {
-                guard let path = item["path"]?.string else { continue }
-                if item["missing"]?.bool == true { continue }
-                let recorded = item["sha256"]?.string ?? ""
-                guard FileSystem.exists(workspace.absolute(path)) else {
-                    findings.append(Finding(subject: path, state: "missing", recorded: recorded, actual: nil, detail: "\(section) \(path) is missing"
-                        + storedCopyNote(section, recorded)))
-                    continue
-                }
-                let now = try hasher.hash([path])[0]
-                if now.sha256 == recorded {
-                    findings.append(Finding(subject: path, state: "ok", recorded: recorded, actual: now.sha256, detail: "\(section) matches"))
-                } else if item["type"]?.string == "directory" {
-                    findings += try compareDirectory(path, recorded: recorded, now: now, section: section)
-                } else {
-                    findings.append(Finding(subject: path, state: "modified", recorded: recorded, actual: now.sha256,
-                        detail: "\(section) \(path) has changed since the run" + storedCopyNote(section, recorded)))
-                }
-            }
-        }
+        findings += try check(run.data, section: "data")
+        findings += try check(run.artifacts, section: "artifact")
         if let patch = run.record["git"]?["patch"]?.string {
             findings.append(checkContentAddressed("\(workspace.patchesDirectory)/\(patch)", subject: ".mlops/patches/\(patch)", digest: patch))
+        }
+        return findings
+    }
+
+    /// Findings for recorded data or artifact pointers (`section` is "data" or "artifact"), every byte re-read.
+    public func check(_ items: [JSONValue], section: String) throws -> [Finding] {
+        var findings: [Finding] = []
+        let hasher = DataHasher(workspace: workspace, useCache: false, writeManifests: false, progress: progress)
+        for item in items {
+            guard let path = item["path"]?.string else { continue }
+            if item["missing"]?.bool == true { continue }
+            let recorded = item["sha256"]?.string ?? ""
+            guard FileSystem.exists(workspace.absolute(path)) else {
+                findings.append(Finding(subject: path, state: "missing", recorded: recorded, actual: nil, detail: "\(section) \(path) is missing"
+                    + storedCopyNote(section, recorded)))
+                continue
+            }
+            let now = try hasher.hash([path])[0]
+            if now.sha256 == recorded {
+                findings.append(Finding(subject: path, state: "ok", recorded: recorded, actual: now.sha256, detail: "\(section) matches"))
+            } else if item["type"]?.string == "directory" {
+                findings += try compareDirectory(path, recorded: recorded, now: now, section: section)
+            } else {
+                findings.append(Finding(subject: path, state: "modified", recorded: recorded, actual: now.sha256,
+                    detail: "\(section) \(path) has changed since the run" + storedCopyNote(section, recorded)))
+            }
         }
         return findings
     }

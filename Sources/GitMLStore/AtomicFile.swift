@@ -81,6 +81,22 @@ public enum AtomicFile {
         return true
     }
 
+    /// Takes `path` as a lock file (created exclusively); false when another process holds it. A lock older than
+    /// an hour is taken as left behind by a killed process and replaced.
+    public static func exclusiveLock(_ path: String) -> Bool {
+        for _ in 0..<2 {
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if fd >= 0 {
+                close(fd)
+                return true
+            }
+            var info = stat()
+            guard errno == EEXIST, lstat(path, &info) == 0, time(nil) - info.st_mtim.tv_sec > 3600 else { return false }
+            unlink(path)
+        }
+        return false
+    }
+
     /// A unique name beside `path`, hidden, so a crash leaves only an obvious temporary file.
     public static func temporaryName(for path: String) -> String {
         let directory = parent(of: path)

@@ -84,36 +84,6 @@ public struct ObjectStore: Sendable {
 
     /// Copies to a temporary name, fsyncs, and renames into place.
     private func copy(_ source: String, to target: String, mode: mode_t = 0o444) throws {
-        let input = open(source, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard input >= 0 else { throw StoreError("open", path: source) }
-        defer { close(input) }
-        let temporary = AtomicFile.temporaryName(for: target)
-        let output = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard output >= 0 else { throw StoreError("create", path: temporary) }
-        var finished = false
-        defer {
-            if !finished {
-                close(output)
-                unlink(temporary)
-            }
-        }
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = read(input, &buffer, buffer.count)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw StoreError("read", path: source)
-            }
-            if n == 0 { break }
-            try AtomicFile.writeAll(output, Array(buffer[0..<n]), path: temporary)
-        }
-        guard fsync(output) == 0 else { throw StoreError("fsync", path: temporary) }
-        finished = true
-        close(output)
-        guard rename(temporary, target) == 0 else {
-            unlink(temporary)
-            throw StoreError("rename into place", path: target)
-        }
-        try AtomicFile.syncDirectory(AtomicFile.parent(of: target))
+        try FileCopy.file(from: source, to: target, mode: mode)
     }
 }
