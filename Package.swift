@@ -18,7 +18,7 @@ let package = Package(
         .target(
             name: "GitMLCommands",
             dependencies: [
-                "GitMLReproduce", "GitMLCards", "GitMLRegistry", "GitMLGates", "GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics",
+                "GitMLDrift", "GitMLReproduce", "GitMLCards", "GitMLRegistry", "GitMLGates", "GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         /** Reproduction: a temporary checkout of the recorded commit, data verification, environment diff, re-run, verdict. */
@@ -37,7 +37,9 @@ let package = Package(
         /** The model registry: versions, stage events and their fold, approvals, references like churn@production. */
         .target(name: "GitMLRegistry", dependencies: ["GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics"]),
         /** Run records: snapshot, run, data pointers, environment, seeds, secrets, verify, fsck, index. */
-        .target(name: "GitMLLineage", dependencies: ["GitMLGit", "GitMLStore", "GitMLBasics"]),
+        .target(name: "GitMLLineage", dependencies: ["GitMLDrift", "GitMLGit", "GitMLStore", "GitMLBasics"]),
+        /** Data profiles and drift: streaming CSV and JSON-lines reading, quantile sketches, frequency tables. */
+        .target(name: "GitMLDrift", dependencies: ["GitMLStore", "GitMLBasics"]),
         /** libgit2 behind Swift types: repository discovery, HEAD, status, diff as patch, remotes, identity. */
         .target(name: "GitMLGit", dependencies: ["CGit2", "GitMLBasics"]),
         /** Atomic files, SHA-256 (OpenSSL), the content-addressed object store and SQLite. */
@@ -62,6 +64,7 @@ let package = Package(
         .testTarget(
             name: "GitMLLineageTests",
             dependencies: ["GitMLLineage", "GitMLGit", "GitMLStore", "GitMLTestSupport"]),
+        .testTarget(name: "GitMLDriftTests", dependencies: ["GitMLDrift", "GitMLBasics"]),
         .testTarget(name: "GitMLGatesTests", dependencies: ["GitMLGates", "GitMLRegistry", "GitMLBasics"]),
         .testTarget(
             name: "GitMLCardsTests",

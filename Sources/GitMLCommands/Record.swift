@@ -16,6 +16,8 @@ struct RecordOptions: ParsableArguments {
     var metricsFiles: [String] = []
     @Option(help: ArgumentHelp("The seed (0...4294967295), exported as GIT_ML_SEED and PYTHONHASHSEED.", valueName: "n"))
     var seed: UInt32?
+    @Option(name: .customLong("profile"), help: ArgumentHelp("A CSV or JSON-lines table to profile for drift detection (repeatable).", valueName: "path"))
+    var profiles: [String] = []
     @Option(name: .customLong("parent"), help: ArgumentHelp("A run this one builds on (repeatable).", valueName: "run"))
     var parents: [String] = []
     @Flag(help: "Print the new record's id and summary as JSON.")
@@ -30,6 +32,7 @@ struct RecordOptions: ParsableArguments {
         request.metricsFiles = metricsFiles
         request.seed = seed
         request.parents = parents
+        request.profiles = profiles
         return request
     }
 }

@@ -43,20 +43,30 @@ public struct Fsck {
                         detail: "\(subject): manifest .mlops/manifests/\(digest) of \(item["path"]?.string ?? "?") is missing"))
                 }
             }
+            for profile in run.record["profiles"]?.array ?? [] {
+                guard let digest = profile["sha256"]?.string, !FileSystem.exists("\(workspace.profilesDirectory)/\(digest).json") else { continue }
+                problems.append(Finding(subject: subject, state: "dangling", recorded: digest, actual: nil,
+                    detail: "\(subject): profile .mlops/profiles/\(digest.prefix(12)).json of \(profile["path"]?.string ?? "?") is missing"))
+            }
             for parent in run.record["parents"]?.array?.compactMap(\.string) ?? [] where !runIDs.contains(parent) {
                 problems.append(Finding(subject: subject, state: "dangling", recorded: parent, actual: nil,
                     detail: "\(subject): parent run \(parent.prefix(12)) does not exist"))
             }
         }
-        for (directory, label) in [(workspace.manifestsDirectory, ".mlops/manifests"), (workspace.patchesDirectory, ".mlops/patches"), (workspace.objects.directory, ".mlops/cache/objects")] {
-            for name in FileSystem.list(directory).sorted() where !Self.isTemporary(name) {
-                let subject = "\(label)/\(name)"
+        let stores = [
+            (workspace.manifestsDirectory, ".mlops/manifests", ""), (workspace.patchesDirectory, ".mlops/patches", ""),
+            (workspace.profilesDirectory, ".mlops/profiles", ".json"), (workspace.objects.directory, ".mlops/cache/objects", ""),
+        ]
+        for (directory, label, suffix) in stores {
+            for file in FileSystem.list(directory).sorted() where !Self.isTemporary(file) {
+                let subject = "\(label)/\(file)"
+                let name = file.hasSuffix(suffix) ? String(file.dropLast(suffix.count)) : file
                 guard SHA256.isDigest(name) else {
                     problems.append(Finding(subject: subject, state: "unexpected", recorded: nil, actual: nil, detail: "\(subject) is not named by a sha256"))
                     continue
                 }
                 checked += 1
-                let finding = verifier.checkContentAddressed("\(directory)/\(name)", subject: subject, digest: name)
+                let finding = verifier.checkContentAddressed("\(directory)/\(file)", subject: subject, digest: name)
                 if finding.isProblem { problems.append(finding) }
             }
         }

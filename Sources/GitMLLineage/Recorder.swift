@@ -15,6 +15,8 @@ public struct RecordRequest: Sendable {
     public var metricsFiles: [String] = []
     public var seed: UInt32?
     public var parents: [String] = []
+    /// Tables to profile for drift detection (`--profile data/train.csv`), stored under `.mlops/profiles`.
+    public var profiles: [String] = []
     /// The run this one re-runs (`git ml reproduce`), recorded as `reproduces`.
     public var reproduces: String?
     /// Where the child's output is copied as it comes.
@@ -181,7 +183,10 @@ public final class Recorder {
             "environment": environment,
             "params": .object(params),
             "seed": .null,
-            "profiles": .array([]),
+            "profiles": .array(try request.profiles.map { path in
+                let (id, profile) = try ProfileStore(workspace: workspace).profile(path)
+                return ProfileStore.reference(id: id, profile: profile)
+            }),
             "parents": .array(parents.map(JSONValue.string)),
         ]
         return Before(record: record, artifactPaths: artifactPaths, params: params)

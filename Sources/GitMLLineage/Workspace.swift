@@ -33,6 +33,8 @@ public final class Workspace {
     public var runsDirectory: String { mlops + "/runs" }
     /// `.mlops/manifests`: the file lists behind directory digests.
     public var manifestsDirectory: String { mlops + "/manifests" }
+    /// `.mlops/profiles`: data profiles for drift, by digest.
+    public var profilesDirectory: String { mlops + "/profiles" }
     /// `.mlops/patches`: uncommitted changes of dirty work trees, by digest.
     public var patchesDirectory: String { mlops + "/patches" }
     /// `.mlops/cache`: local only, never committed.

@@ -281,6 +281,32 @@ struct LineageEndToEndTests {
         #expect(rows.contains { $0["section"]?.string == "params" && $0["key"]?.string == "lr" && $0["changed"]?.bool == true })
     }
 
+    @Test("profile and snapshot --profile store a content-addressed profile that the record references and fsck checks")
+    func profiles() throws {
+        let repo = try initialized()
+        var csv = "age,country\n"
+        for i in 0..<500 { csv += "\(20 + i % 50),\(["DE", "FR", "US"][i % 3])\n" }
+        try repo.write("data/train.csv", csv)
+        let profiled = try json(try repo.gitML(["profile", "data/train.csv", "--json"]).stdout)
+        let id = try #require(profiled["id"]?.string)
+        #expect(profiled["profile"]?["rows"] == .int(500) && profiled["profile"]?["columns"] == .int(2))
+        let snapshot = try json(try repo.gitML(["snapshot", "--json", "--profile", "data/train.csv", "--metric", "a=1"]).stdout)
+        let record = try json(try repo.gitML(["show", snapshot["id"]?.string ?? "", "--json"]).stdout)
+        #expect(record["profiles"]?.array?.first?["sha256"]?.string == id, "the same table gives the same profile")
+        #expect(try repo.gitML(["fsck"]).status == 0)
+        let path = repo.root + "/.mlops/profiles/\(id).json"
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+        try (try String(contentsOfFile: path, encoding: .utf8)).replacingOccurrences(of: "\"rows\": 500", with: "\"rows\": 501")
+            .write(toFile: path, atomically: false, encoding: .utf8)
+        let fsck = try repo.gitML(["fsck"])
+        #expect(fsck.status == 1 && fsck.stdout.contains(".mlops/profiles/\(id).json"))
+        let outside = try repo.gitML(["profile", "../elsewhere.csv"])
+        #expect(outside.status == 2)
+        try repo.write("bad.csv", "a,b\n1,2,3\n")
+        let bad = try repo.gitML(["profile", "bad.csv"])
+        #expect(bad.status == 2 && bad.stderr.contains("bad.csv: row 2: 3 fields, but the header names 2 columns"))
+    }
+
     @Test("GIT_ML_TRACE_PERFORMANCE prints phase timings on stderr, and only when set")
     func performanceTrace() throws {
         let repo = try initialized()

@@ -1,0 +1,144 @@
+import Foundation
+import Testing
+import GitMLBasics
+@testable import GitMLDrift
+
+private func file(_ name: String, _ bytes: [UInt8]) throws -> String {
+    let directory = FileManager.default.temporaryDirectory.path + "/git-ml-drift-tests"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let path = "\(directory)/\(UUID().uuidString.prefix(8))-\(name)"
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+    return path
+}
+
+private func rows(_ path: String, maxRow: Int = 16 << 20) throws -> (columns: [String], rows: [[String?]]) {
+    let reader = try TableReader(path: path, name: "t", maxRow: maxRow)
+    var all: [[String?]] = []
+    while let row = try reader.next() { all.append(row.map { $0.map { String(decoding: $0, as: UTF8.self) } }) }
+    return (reader.columns, all)
+}
+
+@Suite("Table reading")
+struct TableReaderTests {
+    @Test("quoted fields keep commas, quotes and newlines; BOM and CRLF are handled; short rows are missing values")
+    func csvShapes() throws {
+        let text = "\u{FEFF}a,b,c\r\n1,\"x, \"\"y\"\"\nz\",3\r\n4,5\r\n\r\n6,,\"\"\n"
+        let (columns, all) = try rows(try file("shapes.csv", Array(text.utf8)))
+        #expect(columns == ["a", "b", "c"])
+        #expect(all == [["1", "x, \"y\"\nz", "3"], ["4", "5", nil], ["6", "", ""]])
+    }
+
+    @Test("bad input is one error naming the file and the row", arguments: [
+        ("a,b\n1,2,3\n", "row 2: 3 fields, but the header names 2 columns"),
+        ("a,b\n1,\"open\n", "row 2: a quoted field is not closed before the end of the file"),
+        ("", "row 1: the file is empty"),
+    ])
+    func csvErrors(_ text: String, _ message: String) throws {
+        let path = try file("bad.csv", Array(text.utf8))
+        #expect { _ = try rows(path) } throws: { ($0 as? TableError)?.message.contains(message) == true }
+    }
+
+    @Test("a line longer than the bound is an error at the bound, not an allocation of the whole line")
+    func longLine() throws {
+        let path = try file("long.csv", Array("a\n".utf8) + [UInt8](repeating: 0x41, count: 3 << 20) + [0x0A])
+        #expect { _ = try rows(path, maxRow: 1 << 20) } throws: { ($0 as? TableError)?.message == "t: row 2: longer than 1 MiB; is this really a CSV?" }
+    }
+
+    @Test("JSON lines: keys become columns as they appear; absent and null are missing; other values keep their text")
+    func jsonLines() throws {
+        let text = "{\"a\": 1, \"b\": \"x\"}\n\n{\"b\": null, \"c\": [1,2]}\r\n{\"a\": 2.5}\n"
+        let (columns, all) = try rows(try file("t.jsonl", Array(text.utf8)))
+        #expect(columns == ["a", "b", "c"])
+        #expect(all == [["1", "x"], ["", "", "[1,2]"], ["2.5", nil, nil]], "a row has the columns known when it was read")
+        let broken = try file("broken.jsonl", Array("{\"a\": 1}\n{\"a\": \n".utf8))
+        #expect { _ = try rows(broken) } throws: { ($0 as? TableError)?.message.hasPrefix("t: row 2: ") == true }
+    }
+}
+
+@Suite("Profiles")
+struct ProfileTests {
+    @Test("numbers, missing markers, infinities and text in a numeric column are counted apart")
+    func numericColumn() throws {
+        var text = "x,city\n"
+        for i in 1...1000 { text += "\(i),\(i % 3 == 0 ? "Köln" : "Paris")\n" }
+        text += "NA,Paris\n,Paris\ninf,Paris\noops,Paris\n"
+        let profile = try ProfileBuilder.build(path: try file("p.csv", Array(text.utf8)), source: "p.csv", name: "p")
+        let x = profile.columns[0]
+        #expect(x.type == "numeric" && x.count == 1004 && x.missing == 2 && x.nonFinite == 1 && x.invalid == 1)
+        #expect(x.min == 1 && x.max == 1000 && abs(x.mean - 500.5) < 1e-9)
+        #expect(abs(x.std - 288.6749902572095) < 1e-9)
+        let city = profile.columns[1]
+        #expect(city.type == "categorical")
+        #expect(city.frequencies.top(2).values.map(\.0) == ["Paris", "Köln"])
+        #expect(city.frequencies.top(2).values.map(\.1) == [671, 333])
+    }
+
+    @Test("bad UTF-8 in a text column is an error naming the row")
+    func badUTF8() throws {
+        let bytes = Array("a\nok\n".utf8) + [0xC3, 0x28, 0x0A]
+        #expect {
+            try ProfileBuilder.build(path: try file("u.csv", bytes), source: "u.csv", name: "u")
+        } throws: { ($0 as? TableError)?.message == "u.csv: row 3: column a is not UTF-8 text" }
+    }
+
+    @Test("the same table gives the same profile bytes")
+    func deterministic() throws {
+        var text = "v\n"
+        var state: UInt64 = 42
+        for _ in 0..<50_000 {
+            state = state &* 6364136223846793005 &+ 1
+            text += "\(Double(state >> 11) / Double(1 << 53))\n"
+        }
+        let path = try file("d.csv", Array(text.utf8))
+        let a = try ProfileBuilder.build(path: path, source: "d.csv", name: "d").bytes
+        let b = try ProfileBuilder.build(path: path, source: "d.csv", name: "d").bytes
+        #expect(a == b)
+    }
+}
+
+@Suite("Sketches")
+struct SketchTests {
+    @Test("KLL quantiles stay within the stated rank error, and merging two halves gives the same guarantee")
+    func quantiles() {
+        var values: [Double] = []
+        var state: UInt64 = 7
+        for _ in 0..<200_000 {
+            state = state &* 2862933555777941757 &+ 3037000493
+            values.append(Double(state >> 11) / Double(1 << 53) * 100)
+        }
+        var whole = QuantileSketch()
+        var left = QuantileSketch()
+        var right = QuantileSketch()
+        for (i, v) in values.enumerated() {
+            whole.add(v)
+            if i % 2 == 0 { left.add(v) } else { right.add(v) }
+        }
+        left.merge(right)
+        let sorted = values.sorted()
+        for sketch in [whole, left] {
+            #expect(sketch.count == 200_000)
+            #expect(sketch.weighted.count < 3 * sketch.k)
+            for q in stride(from: 0.05, through: 0.95, by: 0.05) {
+                let estimate = sketch.quantile(q)!
+                let rank = Double(sorted.firstIndex { $0 >= estimate } ?? sorted.count) / Double(sorted.count)
+                #expect(abs(rank - q) <= sketch.rankError, "q \(q): rank \(rank)")
+            }
+        }
+    }
+
+    @Test("Misra-Gries keeps every value more frequent than total/capacity, undercounting by at most its error")
+    func heavyHitters() {
+        var table = FrequencyTable(capacity: 10)
+        var truth: [String: Int64] = [:]
+        for i in 0..<10_000 {
+            let value = i % 4 == 0 ? "hot" : (i % 10 == 1 ? "warm" : "cold\(i)")
+            table.add(value)
+            truth[value, default: 0] += 1
+        }
+        for heavy in ["hot", "warm"] {
+            let kept = table.counts[heavy] ?? 0
+            #expect(kept <= truth[heavy]! && truth[heavy]! - kept <= table.error)
+        }
+        #expect(table.error <= table.total / Int64(table.capacity))
+    }
+}
