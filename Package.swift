@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(
             name: "GitMLLineageTests",
             dependencies: ["GitMLLineage", "GitMLGit", "GitMLStore", "GitMLTestSupport"]),
-        .testTarget(name: "GitMLDriftTests", dependencies: ["GitMLDrift", "GitMLBasics"]),
+        .testTarget(name: "GitMLDriftTests", dependencies: ["GitMLDrift", "GitMLBasics"], exclude: ["Fixtures"]),
         .testTarget(name: "GitMLGatesTests", dependencies: ["GitMLGates", "GitMLRegistry", "GitMLBasics"]),
         .testTarget(
             name: "GitMLCardsTests",

@@ -63,9 +63,10 @@ public struct CardBuilder {
         HTMLPage.render(title: "Model card: \(card.model) version \(card.version)", body: Markdown.html(card.body))
     }
 
-    /// Any Markdown document (a reproduction report) as the same kind of self-contained, safe page.
-    public static func page(title: String, markdown: String) -> String {
-        HTMLPage.render(title: title, body: Markdown.html(markdown))
+    /// Any Markdown document (a reproduction or drift report) as the same kind of self-contained, safe page;
+    /// `trustedHTML` (charts git-ml drew itself, labels escaped) follows the rendered Markdown.
+    public static func page(title: String, markdown: String, appendingTrustedHTML trustedHTML: String = "") -> String {
+        HTMLPage.render(title: title, body: Markdown.html(markdown) + trustedHTML)
     }
 
     /// What is wrong with the committed card of a version: missing or empty required sections, or stale lineage.

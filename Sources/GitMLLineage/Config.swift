@@ -1,4 +1,5 @@
 import GitMLBasics
+import GitMLDrift
 import GitMLStore
 
 /// `.mlops/config.yaml`: what every snapshot records unless told otherwise.
@@ -11,6 +12,8 @@ public struct Config: Sendable, Equatable {
     public var python: String = "python3"
     /// Who may approve model versions (git user.email values); empty means anyone.
     public var approvers: [String] = []
+    /// When a column counts as drifted.
+    public var drift = DriftThresholds()
 
     /// The defaults `git ml init` writes.
     public init() {}
@@ -32,6 +35,19 @@ public struct Config: Sendable, Equatable {
         }
         config.data = try strings(top["data"], key: "data", source: source)
         config.approvers = try strings(top["approvers"], key: "approvers", source: source)
+        if let drift = top["drift"], drift != .null {
+            guard case .object(let members) = drift else { throw InputError.malformed(source: source, detail: "drift must be a mapping") }
+            for (key, value) in members {
+                guard let number = value.number, number.isFinite, number >= 0 else {
+                    throw InputError.malformed(source: source, detail: "drift.\(key) must be a number")
+                }
+                switch key {
+                case "psi": config.drift.psi = number
+                case "p_value": config.drift.pValue = number
+                default: throw InputError.malformed(source: source, detail: "drift.\(key) is not a setting: use psi or p_value")
+                }
+            }
+        }
         if let environment = top["environment"], environment != .null {
             guard case .object(let members) = environment else {
                 throw InputError.malformed(source: source, detail: "environment must be a mapping")
@@ -80,6 +96,11 @@ public struct Config: Sendable, Equatable {
 
         # Who may approve model versions (their git user.email); empty means anyone with commit access.
         approvers: []
+
+        # When `git ml drift` calls a column drifted: PSI above psi, or a KS / chi-squared p-value below p_value.
+        drift:
+          psi: 0.2
+          p_value: 0.05
 
         """
 }

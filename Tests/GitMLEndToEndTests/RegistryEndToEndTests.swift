@@ -247,6 +247,45 @@ struct RegistryEndToEndTests {
         #expect(pr.status == 0 && pr.stdout.hasPrefix("### Model card: churn version 1 (draft)"))
     }
 
+    @Test("drift compares current data with the profile the production version's run recorded; exit 0, 1 or 2")
+    func drift() throws {
+        let repo = try TempRepo()
+        #expect(try repo.gitML(["init"]).status == 0)
+        func table(_ shift: Int, _ categories: [String]) -> String {
+            var text = "age,country\n"
+            for i in 0..<3000 { text += "\(18 + (i * 7919) % 50 + shift),\(categories[i % categories.count])\n" }
+            return text
+        }
+        try repo.write("train.csv", table(0, ["DE", "FR", "US"]))
+        try repo.write("same.csv", table(0, ["DE", "FR", "US"]))
+        try repo.write("moved.csv", table(20, ["DE", "FR", "US", "=cmd|' /C calc'!A0"]))
+        try repo.write("model.pkl", "weights")
+        try repo.git("add", "-A")
+        try repo.git("commit", "-qm", "data")
+        #expect(try repo.gitML(["snapshot", "--artifact", "model.pkl", "--metric", "acc=1"]).status == 0)
+        #expect(try repo.gitML(["model", "register", "churn"]).status == 0)
+        #expect(try repo.gitML(["model", "promote", "churn", "1", "--to", "production"]).status == 0)
+        let noProfile = try repo.gitML(["drift", "churn", "--current", "same.csv"])
+        #expect(noProfile.status == 2 && noProfile.stderr.contains("recorded no data profile"))
+        #expect(try repo.gitML(["snapshot", "--artifact", "model.pkl", "--metric", "acc=1", "--profile", "train.csv"]).status == 0)
+        #expect(try repo.gitML(["model", "register", "churn"]).status == 0)
+        #expect(try repo.gitML(["model", "promote", "churn", "2", "--to", "production"]).status == 0)
+        let calm = try repo.gitML(["drift", "churn", "--current", "same.csv"])
+        #expect(calm.status == 0 && calm.stdout.contains("0 of 2 columns drifted"), "\(calm.stdout)\(calm.stderr)")
+        let moved = try repo.gitML(["drift", "churn", "--current", "moved.csv", "--format", "json"])
+        #expect(moved.status == 1)
+        let result = try JSONParser.parse(moved.stdout, source: "drift")
+        #expect(result["drifted"] == .int(2))
+        #expect(result["columns"]?.array?.first { $0["column"]?.string == "country" }?["new_categories"] == .array([.string("=cmd|' /C calc'!A0")]))
+        let csv = try repo.gitML(["drift", "churn", "--current", "moved.csv", "--format", "csv"])
+        #expect(csv.stdout.contains(",'=cmd|' /C calc'!A0,"), "a formula-leading cell is neutralized")
+        #expect(try repo.gitML(["drift", "churn", "--current", "moved.csv", "--format", "html", "-o", "drift.html"]).status == 1)
+        let html = try repo.read("drift.html")
+        #expect(html.contains("<svg") && !html.contains("<script"))
+        let lenient = try repo.gitML(["drift", "churn", "--current", "moved.csv", "--columns", "age", "--threshold", "psi=100", "--threshold", "p=0"])
+        #expect(lenient.status == 0 && lenient.stdout.contains("0 of 1 columns drifted"), "only age, and thresholds no shift can reach")
+    }
+
     @Test("fsck names an edited event file and a version whose run is gone")
     func fsckRegistry() throws {
         let repo = try project()

@@ -1,0 +1,122 @@
+import ArgumentParser
+import GitMLBasics
+import GitMLCards
+import GitMLDrift
+import GitMLLineage
+import GitMLRegistry
+import GitMLStore
+
+struct DriftCommand: GitMLCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "drift",
+        abstract: "Compare current data with the training-data profile recorded in lineage.",
+        discussion: """
+            The reference is the profile recorded by the run of <name>@<stage> (default: production), or \
+            --reference (a run, a profile id, or a CSV/JSON-lines file). Per column: numbers get PSI over the \
+            reference's deciles, the KS statistic and p-value, Jensen-Shannon and Wasserstein distances and the \
+            share of values outside the training range; categories get chi-squared, PSI, Jensen-Shannon and new \
+            categories; both get the change in missing values; added, removed and retyped columns are drift. \
+            Thresholds: config.yaml's drift: section, or --threshold psi=0.2 --threshold p=0.05. \
+            Exit 0 no drift, 1 drift, 2 error, so it can gate CI or cron.
+
+            Examples:
+              git ml drift churn --current data/this-week.csv
+              git ml drift churn@staging --current today.jsonl --format md > drift.md
+              git ml drift churn --current today.csv --format html -o drift.html
+            """)
+
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "The model (model@stage or model@version; default stage: production).") var model: String
+    @Option(help: ArgumentHelp("The current data: a CSV or JSON-lines file inside the repository.", valueName: "file")) var current: String
+    @Option(help: ArgumentHelp("A run, a profile id, or a data file to compare with instead.", valueName: "ref")) var reference: String?
+    @Option(help: ArgumentHelp("text, md, html, json or csv.", valueName: "format")) var format = "text"
+    @Option(name: .customLong("threshold"), help: ArgumentHelp("psi=<number> or p=<number> (repeatable).", valueName: "name=value"))
+    var thresholds: [String] = []
+    @Option(help: ArgumentHelp("Only these columns, comma-separated.", valueName: "a,b")) var columns: String?
+    @Option(name: .customShort("o"), help: ArgumentHelp("Write to this file (inside the repository).", valueName: "file")) var output: String?
+    var wantsJSON: Bool { format == "json" }
+
+    func execute() throws -> Int32 {
+        let workspace = try Context(common, json: format == "json").workspace()
+        guard ["text", "md", "html", "json", "csv"].contains(format) else {
+            throw LineageError.badArgument("\(format) is not a drift format", hint: "use text, md, html, json or csv")
+        }
+        var limits = try workspace.config.get().drift
+        for text in thresholds {
+            guard let eq = text.firstIndex(of: "="), let value = Double(text[text.index(after: eq)...]), value >= 0 else {
+                throw LineageError.badArgument("--threshold \(text): expected psi=<number> or p=<number>", hint: "for example --threshold psi=0.25")
+            }
+            switch text[..<eq] {
+            case "psi": limits.psi = value
+            case "p", "p_value": limits.pValue = value
+            default: throw LineageError.badArgument("--threshold \(text): unknown threshold", hint: "use psi= or p=")
+            }
+        }
+        let (referenceLabel, referenceProfile) = try resolveReference(workspace)
+        let currentPath = try workspace.resolve(current)
+        let currentProfile = try ProfileBuilder.build(path: workspace.absolute(currentPath), source: currentPath, name: "current")
+        let only = Set((columns ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        let results = DriftDetector.compare(reference: referenceProfile, current: ProfileSummary(currentProfile), thresholds: limits, columns: only)
+        let title = "Drift of \(currentPath) against \(referenceLabel)"
+        let text: String
+        switch format {
+        case "json": text = JSONWriter.pretty(DriftReport.json(results, reference: referenceLabel, current: currentPath, thresholds: limits))
+        case "md": text = DriftReport.markdown(results, title: title)
+        case "csv": text = DriftReport.csv(results)
+        case "html":
+            let charts = results.filter { $0.drifted && !$0.bins.isEmpty }.map(DriftReport.svg).joined(separator: "\n")
+            text = CardBuilder.page(title: title, markdown: DriftReport.markdown(results, title: title), appendingTrustedHTML: charts)
+        default: text = DriftReport.text(results, title: title)
+        }
+        if let output {
+            let destination = try workspace.resolveOutput(output)
+            try AtomicFile.write(Array(text.utf8), to: workspace.absolute(destination))
+            printError("wrote \(destination)")
+        } else {
+            print(text, terminator: "")
+        }
+        return results.contains(where: \.drifted) ? ExitStatus.checkFailed : 0
+    }
+
+    /// The reference profile: --reference (a data file, a profile id, a run), else the profile recorded by the
+    /// run of model@stage.
+    private func resolveReference(_ workspace: Workspace) throws -> (String, ProfileSummary) {
+        if let reference {
+            if let path = try? workspace.resolve(reference), !FileSystem.isDirectory(workspace.absolute(path)) {
+                return (path, ProfileSummary(try ProfileBuilder.build(path: workspace.absolute(path), source: path, name: "reference")))
+            }
+            let lower = reference.lowercased()
+            if lower.count >= 4, lower.allSatisfy(\.isHexDigit) {
+                let profiles = FileSystem.list(workspace.profilesDirectory).filter { $0.hasPrefix(lower) && $0.hasSuffix(".json") }
+                if profiles.count == 1 { return ("profile \(lower.prefix(12))", try loadProfile(workspace, String(profiles[0].dropLast(5)))) }
+            }
+            return try profileOfRun(workspace, try RunStore(workspace: workspace).resolve(reference), label: "run \(reference)")
+        }
+        let (name, stage) = Registry.split(model)
+        let state = try Registry(source: WorkTreeSource(workspace: workspace)).model(name)
+        let version = try state.resolve(stage ?? "production")
+        guard let run = state.versions[version]?.file.run else {
+            throw RegistryError.versionNotFound(model: name, reference: stage ?? "production", known: [])
+        }
+        return try profileOfRun(workspace, run, label: "\(name)@\(version) (run \(run.prefix(12)))")
+    }
+
+    private func profileOfRun(_ workspace: Workspace, _ run: String, label: String) throws -> (String, ProfileSummary) {
+        let record = try RunStore(workspace: workspace).read(run)
+        guard let id = record.record["profiles"]?.array?.first?["sha256"]?.string else {
+            throw LineageError.badArgument(
+                "run \(run.prefix(12)) recorded no data profile to compare with",
+                hint: "record one: git ml run --profile data/train.csv -- ..., or pass --reference <file>")
+        }
+        return (label, try loadProfile(workspace, id))
+    }
+
+    private func loadProfile(_ workspace: Workspace, _ id: String) throws -> ProfileSummary {
+        let file = ".mlops/profiles/\(id).json"
+        let bytes = try AtomicFile.read(workspace.absolute(file))
+        guard try SHA256.hex(of: bytes) == id else {
+            throw LineageError.invalidRecord(file: file, detail: "content does not match its name: the profile was modified")
+        }
+        return ProfileSummary(json: try JSONParser.parse(bytes, source: file))
+    }
+}

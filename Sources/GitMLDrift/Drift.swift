@@ -1,0 +1,228 @@
+import Foundation
+import GitMLBasics
+
+/// When a column counts as drifted (defaults follow common practice; config.yaml's `drift:` and `--threshold`
+/// change them).
+public struct DriftThresholds: Sendable, Equatable {
+    /// PSI above this is drift.
+    public var psi = 0.2
+    /// A KS or chi-squared p-value below this is drift.
+    public var pValue = 0.05
+
+    public init() {}
+}
+
+/// One column compared.
+public struct ColumnDrift: Sendable {
+    public var column: String
+    /// "numeric", "categorical", or the schema change: "added", "removed", "type changed".
+    public var kind: String
+    public var drifted: Bool
+    /// Named statistics (psi, ks, ks_p, jensen_shannon, wasserstein, chi2, chi2_p, missing_reference, missing_current,
+    /// out_of_range); absent when they do not apply.
+    public var statistics: [String: Double] = [:]
+    public var newCategories: [String] = []
+    /// Why it counts as drift, for people.
+    public var reasons: [String] = []
+    /// Reference and current proportions over the reference's bins (numeric) or categories, for charts.
+    public var bins: [(label: String, reference: Double, current: Double)] = []
+
+    /// How bad: schema changes first, then by PSI and p-values.
+    public var severity: Double {
+        if kind == "added" || kind == "removed" || kind == "type changed" { return 1000 }
+        let psi = statistics["psi"] ?? 0
+        let p = min(statistics["ks_p"] ?? 1, statistics["chi2_p"] ?? 1)
+        return (drifted ? 100 : 0) + psi * 10 + (1 - p)
+    }
+}
+
+/// A profile read back from its JSON (the stored reference, or a fresh current profile).
+public struct ProfileSummary: Sendable {
+    public struct Column: Sendable {
+        public var name: String
+        public var type: String
+        public var count: Double
+        public var missing: Double
+        public var min: Double?
+        public var max: Double?
+        public var sketch: QuantileSketch?
+        public var values: [(String, Double)]
+        public var other: Double
+    }
+
+    public var name: String
+    public var rows: Double
+    public var columns: [Column]
+
+    public init(json: JSONValue) {
+        name = json["name"]?.string ?? ""
+        rows = json["rows"]?.number ?? 0
+        columns = (json["columns"]?.array ?? []).map { column in
+            Column(
+                name: column["name"]?.string ?? "", type: column["type"]?.string ?? "categorical",
+                count: column["count"]?.number ?? 0, missing: column["missing"]?.number ?? 0,
+                min: column["min"]?.number, max: column["max"]?.number,
+                sketch: column["sketch"].flatMap(QuantileSketch.init(json:)),
+                values: (column["values"]?.array ?? []).compactMap { pair in
+                    guard let value = pair.array?.first?.string, let count = pair.array?.last?.number else { return nil }
+                    return (value, count)
+                },
+                other: column["other"]?.number ?? 0)
+        }
+    }
+
+    public init(_ profile: Profile) {
+        self.init(json: (try? JSONParser.parse(profile.bytes, source: "profile")) ?? .null)
+    }
+}
+
+/// Compares a current profile with a reference profile, column by column.
+public enum DriftDetector {
+    public static func compare(
+        reference: ProfileSummary, current: ProfileSummary, thresholds: DriftThresholds = DriftThresholds(), columns only: Set<String> = []
+    ) -> [ColumnDrift] {
+        var results: [ColumnDrift] = []
+        let currentByName = Dictionary(current.columns.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let referenceNames = Set(reference.columns.map(\.name))
+        for ref in reference.columns where only.isEmpty || only.contains(ref.name) {
+            guard let cur = currentByName[ref.name] else {
+                results.append(ColumnDrift(column: ref.name, kind: "removed", drifted: true, reasons: ["the column is gone"]))
+                continue
+            }
+            guard ref.type == cur.type else {
+                results.append(ColumnDrift(column: ref.name, kind: "type changed", drifted: true, reasons: ["\(ref.type) in the reference, \(cur.type) now"]))
+                continue
+            }
+            results.append(ref.type == "numeric" ? numeric(ref, cur, thresholds) : categorical(ref, cur, thresholds))
+        }
+        for cur in current.columns where !referenceNames.contains(cur.name) && (only.isEmpty || only.contains(cur.name)) {
+            results.append(ColumnDrift(column: cur.name, kind: "added", drifted: true, reasons: ["a new column"]))
+        }
+        return results.sorted { $0.severity != $1.severity ? $0.severity > $1.severity : $0.column < $1.column }
+    }
+
+    static func missingRates(_ ref: ProfileSummary.Column, _ cur: ProfileSummary.Column) -> (Double, Double) {
+        (ref.count > 0 ? ref.missing / ref.count : 0, cur.count > 0 ? cur.missing / cur.count : 0)
+    }
+
+    static func numeric(_ ref: ProfileSummary.Column, _ cur: ProfileSummary.Column, _ thresholds: DriftThresholds) -> ColumnDrift {
+        var result = ColumnDrift(column: ref.name, kind: "numeric", drifted: false)
+        let (missingRef, missingCur) = missingRates(ref, cur)
+        result.statistics["missing_reference"] = missingRef
+        result.statistics["missing_current"] = missingCur
+        guard let a = ref.sketch, let b = cur.sketch, a.count > 0, b.count > 0 else {
+            result.reasons.append("no values to compare")
+            return result
+        }
+        // Bins: the reference's deciles, so each holds a tenth of the reference.
+        var edges: [Double] = []
+        for q in stride(from: 0.1, through: 0.9, by: 0.1) {
+            if let edge = a.quantile(q), edges.last != edge { edges.append(edge) }
+        }
+        func proportions(_ s: QuantileSketch) -> [Double] {
+            var previous = 0.0
+            var out: [Double] = []
+            for edge in edges {
+                let c = s.cdf(edge)
+                out.append(c - previous)
+                previous = c
+            }
+            out.append(1 - previous)
+            return out
+        }
+        let pr = proportions(a)
+        let pc = proportions(b)
+        result.bins = zip(pr, pc).enumerated().map { i, pair in
+            let low = i == 0 ? "min" : CardNumber.format(edges[i - 1])
+            let high = i == edges.count ? "max" : CardNumber.format(edges[i])
+            return ("\(low)–\(high)", pair.0, pair.1)
+        }
+        let psi = Statistics.psi(reference: pr, current: pc)
+        result.statistics["psi"] = psi
+        result.statistics["jensen_shannon"] = Statistics.jensenShannon(pr, pc)
+        let wa = a.weighted
+        let wb = b.weighted
+        let ks = ksFromSketches(wa, wb)
+        result.statistics["ks"] = ks
+        // The sketches may put D off by up to their rank errors; the p-value is taken on the part of D they
+        // cannot explain, so sketch error alone never reads as drift (with millions of rows it otherwise would).
+        let p = Statistics.ksPValue(max(0, ks - a.rankError - b.rankError), Double(a.count), Double(b.count))
+        result.statistics["ks_p"] = p
+        result.statistics["wasserstein"] = Statistics.wasserstein(wa.map { ($0.0, Double($0.1)) }, wb.map { ($0.0, Double($0.1)) })
+        if let low = ref.min, let high = ref.max {
+            let total = Double(b.count)
+            let outside = wb.filter { $0.0 < low || $0.0 > high }.reduce(0.0) { $0 + Double($1.1) }
+            result.statistics["out_of_range"] = outside / total
+            if outside > 0 { result.reasons.append("\(CardNumber.percent(outside / total)) of values outside the training range [\(CardNumber.format(low)), \(CardNumber.format(high))]") }
+        }
+        if psi > thresholds.psi { result.reasons.append("PSI \(CardNumber.format(psi)) > \(CardNumber.format(thresholds.psi))") }
+        if p < thresholds.pValue { result.reasons.append("KS p \(CardNumber.format(p)) < \(CardNumber.format(thresholds.pValue))") }
+        result.drifted = psi > thresholds.psi || p < thresholds.pValue
+        if abs(missingCur - missingRef) > 0.05 { result.reasons.append("missing values \(CardNumber.percent(missingRef)) -> \(CardNumber.percent(missingCur))") }
+        return result
+    }
+
+    /// The largest CDF distance between two weighted samples (sketch items).
+    static func ksFromSketches(_ a: [(Double, Int64)], _ b: [(Double, Int64)]) -> Double {
+        let ta = Double(a.reduce(Int64(0)) { $0 + $1.1 })
+        let tb = Double(b.reduce(Int64(0)) { $0 + $1.1 })
+        var i = 0
+        var j = 0
+        var fa = 0.0
+        var fb = 0.0
+        var d = 0.0
+        while i < a.count || j < b.count {
+            let v = min(i < a.count ? a[i].0 : .infinity, j < b.count ? b[j].0 : .infinity)
+            while i < a.count && a[i].0 <= v { fa += Double(a[i].1); i += 1 }
+            while j < b.count && b[j].0 <= v { fb += Double(b[j].1); j += 1 }
+            d = max(d, abs(fa / ta - fb / tb))
+        }
+        return d
+    }
+
+    static func categorical(_ ref: ProfileSummary.Column, _ cur: ProfileSummary.Column, _ thresholds: DriftThresholds) -> ColumnDrift {
+        var result = ColumnDrift(column: ref.name, kind: "categorical", drifted: false)
+        let (missingRef, missingCur) = missingRates(ref, cur)
+        result.statistics["missing_reference"] = missingRef
+        result.statistics["missing_current"] = missingCur
+        let refCounts = Dictionary(ref.values, uniquingKeysWith: +)
+        let curCounts = Dictionary(cur.values, uniquingKeysWith: +)
+        var labels = ref.values.map(\.0)
+        for (value, _) in cur.values where refCounts[value] == nil { labels.append(value) }
+        var reference = labels.map { refCounts[$0] ?? 0 }
+        var current = labels.map { curCounts[$0] ?? 0 }
+        labels.append("(other)")
+        reference.append(ref.other)
+        current.append(cur.other)
+        if ref.other == 0 {
+            result.newCategories = cur.values.map(\.0).filter { refCounts[$0] == nil }
+        }
+        let sr = max(reference.reduce(0, +), 1)
+        let sc = max(current.reduce(0, +), 1)
+        result.bins = labels.indices.map { (labels[$0], reference[$0] / sr, current[$0] / sc) }.filter { $0.1 > 0 || $0.2 > 0 }
+        let psi = Statistics.psi(reference: reference, current: current)
+        result.statistics["psi"] = psi
+        result.statistics["jensen_shannon"] = Statistics.jensenShannon(reference, current)
+        let kept = labels.indices.filter { reference[$0] > 0 || current[$0] > 0 }
+        let (chi2, p) = Statistics.chiSquared(observed: kept.map { current[$0] }, expected: kept.map { reference[$0] })
+        result.statistics["chi2"] = chi2
+        result.statistics["chi2_p"] = p
+        if psi > thresholds.psi { result.reasons.append("PSI \(CardNumber.format(psi)) > \(CardNumber.format(thresholds.psi))") }
+        if p < thresholds.pValue { result.reasons.append("chi-squared p \(CardNumber.format(p)) < \(CardNumber.format(thresholds.pValue))") }
+        if !result.newCategories.isEmpty { result.reasons.append("new categories: \(result.newCategories.prefix(5).joined(separator: ", "))") }
+        result.drifted = psi > thresholds.psi || p < thresholds.pValue || !result.newCategories.isEmpty
+        if abs(missingCur - missingRef) > 0.05 { result.reasons.append("missing values \(CardNumber.percent(missingRef)) -> \(CardNumber.percent(missingCur))") }
+        return result
+    }
+}
+
+/// Number formatting for drift output: deterministic, short.
+public enum CardNumber {
+    public static func format(_ value: Double) -> String {
+        guard value.isFinite else { return value.isNaN ? "NaN" : (value > 0 ? "inf" : "-inf") }
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        return String(format: "%.4g", value)
+    }
+
+    public static func percent(_ fraction: Double) -> String { String(format: "%.1f%%", fraction * 100) }
+}

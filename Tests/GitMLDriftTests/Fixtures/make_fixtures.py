@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Makes scipy-reference.json: inputs and SciPy's answers for the drift statistics, so git-ml's own
+implementations are checked against a reference nobody here wrote.
+
+Run:  python3 -m venv /tmp/scipy-venv && /tmp/scipy-venv/bin/pip install scipy numpy
+      /tmp/scipy-venv/bin/python Tests/GitMLDriftTests/Fixtures/make_fixtures.py
+"""
+import json, os
+import numpy as np
+import scipy
+from scipy import stats
+from scipy.spatial import distance
+
+rng = np.random.RandomState(20261123)
+cases = []
+for name, a, b in [
+    ("normal, shifted", rng.normal(0, 1, 500), rng.normal(0.3, 1.2, 700)),
+    ("same distribution", rng.normal(5, 2, 800), rng.normal(5, 2, 600)),
+    ("ties and integers", rng.randint(0, 10, 400).astype(float), rng.randint(1, 12, 300).astype(float)),
+    ("exponential vs uniform", rng.exponential(2, 1000), rng.uniform(0, 6, 1000)),
+]:
+    a = [float(x) for x in a]
+    b = [float(x) for x in b]
+    d = stats.ks_2samp(a, b).statistic
+    en = len(a) * len(b) / (len(a) + len(b))
+    cases.append({
+        "name": name, "a": a, "b": b,
+        "ks_statistic": float(d),
+        "ks_pvalue_asymptotic": float(stats.kstwobign.sf(d * np.sqrt(en))),
+        "ks_pvalue_scipy_auto": float(stats.ks_2samp(a, b).pvalue),
+        "wasserstein": float(stats.wasserstein_distance(a, b)),
+    })
+
+distributions = []
+for p, q in [
+    ([10, 20, 30, 40], [15, 25, 25, 35]),
+    ([1, 0, 3, 6], [2, 2, 2, 4]),
+    ([0.1, 0.2, 0.7], [0.7, 0.2, 0.1]),
+    ([5, 5, 5, 5, 5], [5, 5, 5, 5, 5]),
+]:
+    observed = np.array(q, dtype=float)
+    expected = np.array(p, dtype=float) / np.sum(p) * np.sum(q)
+    statistic, pvalue = stats.chisquare(observed, expected) if np.all(expected > 0) else (None, None)
+    distributions.append({
+        "p": [float(x) for x in p], "q": [float(x) for x in q],
+        "jensenshannon": float(distance.jensenshannon(p, q)),
+        "chisquare_statistic": None if statistic is None else float(statistic),
+        "chisquare_pvalue": None if pvalue is None else float(pvalue),
+    })
+
+chi2_tail = [{"x": x, "df": k, "sf": float(stats.chi2.sf(x, k))} for x, k in [(0.5, 1), (3.84, 1), (10, 4), (100, 80), (250, 200), (40, 3)]]
+
+out = {"scipy_version": scipy.__version__, "numpy_version": np.__version__, "samples": cases,
+       "distributions": distributions, "chi2_survival": chi2_tail}
+path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scipy-reference.json")
+with open(path, "w") as f:
+    json.dump(out, f, indent=1, sort_keys=True)
+print("wrote", path)

@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+import GitMLBasics
+@testable import GitMLDrift
+
+/// SciPy's answers (Fixtures/scipy-reference.json, made by Fixtures/make_fixtures.py).
+private let reference: JSONValue = {
+    let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/scipy-reference.json").path
+    return (try? JSONParser.parse(Array(FileManager.default.contents(atPath: path) ?? Data()), source: "scipy-reference.json")) ?? .null
+}()
+
+private func close(_ a: Double, _ b: Double, _ tolerance: Double = 1e-9) -> Bool {
+    abs(a - b) <= tolerance * max(1, abs(b))
+}
+
+private func numbers(_ value: JSONValue?) -> [Double] { (value?.array ?? []).compactMap(\.number) }
+
+@Suite("Drift statistics against SciPy")
+struct StatisticsTests {
+    @Test("the fixtures are present")
+    func fixtures() {
+        #expect(reference["samples"]?.array?.count == 4)
+        #expect(reference["distributions"]?.array?.count == 4)
+    }
+
+    @Test("KS statistic, its asymptotic p-value and the Wasserstein distance match SciPy to 1e-9")
+    func samples() throws {
+        for case_ in reference["samples"]?.array ?? [] {
+            let a = numbers(case_["a"])
+            let b = numbers(case_["b"])
+            let name = case_["name"]?.string ?? ""
+            let d = Statistics.ksStatistic(a, b)
+            #expect(close(d, case_["ks_statistic"]?.number ?? -1), "\(name): D \(d)")
+            let p = Statistics.ksPValue(d, Double(a.count), Double(b.count))
+            #expect(close(p, case_["ks_pvalue_asymptotic"]?.number ?? -1), "\(name): p \(p)")
+            #expect(close(Statistics.wasserstein(a, b), case_["wasserstein"]?.number ?? -1), "\(name)")
+        }
+    }
+
+    @Test("Jensen-Shannon distance and the chi-squared test match SciPy to 1e-9")
+    func distributions() {
+        for case_ in reference["distributions"]?.array ?? [] {
+            let p = numbers(case_["p"])
+            let q = numbers(case_["q"])
+            #expect(close(Statistics.jensenShannon(p, q), case_["jensenshannon"]?.number ?? -1))
+            if let statistic = case_["chisquare_statistic"]?.number, let pValue = case_["chisquare_pvalue"]?.number {
+                let (s, pv) = Statistics.chiSquared(observed: q, expected: p)
+                #expect(close(s, statistic) && close(pv, pValue), "\(s) \(pv)")
+            }
+        }
+        for case_ in reference["chi2_survival"]?.array ?? [] {
+            let value = Statistics.chiSquaredSurvival(case_["x"]?.number ?? 0, degrees: case_["df"]?.number ?? 1)
+            #expect(close(value, case_["sf"]?.number ?? -1), "chi2.sf(\(case_["x"]?.description ?? ""), \(case_["df"]?.description ?? ""))")
+        }
+    }
+
+    @Test("from sketches, the KS statistic stays within the sketches' rank error of the exact one")
+    func sketchBound() {
+        for case_ in reference["samples"]?.array ?? [] {
+            let a = numbers(case_["a"])
+            let b = numbers(case_["b"])
+            var sa = QuantileSketch(k: 50)
+            var sb = QuantileSketch(k: 50)
+            a.forEach { sa.add($0) }
+            b.forEach { sb.add($0) }
+            let exact = Statistics.ksStatistic(a, b)
+            let sketched = DriftDetector.ksFromSketches(sa.weighted, sb.weighted)
+            #expect(abs(sketched - exact) <= sa.rankError + sb.rankError, "\(case_["name"]?.string ?? ""): \(sketched) vs \(exact)")
+        }
+    }
+}
+
+@Suite("Drift detection")
+struct DriftDetectionTests {
+    private func profile(_ rows: [(Double, String)], name: String) throws -> ProfileSummary {
+        var text = "x,c\n"
+        for (x, c) in rows { text += "\(x),\(c)\n" }
+        let path = FileManager.default.temporaryDirectory.path + "/git-ml-drift-\(UUID().uuidString.prefix(8)).csv"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return ProfileSummary(try ProfileBuilder.build(path: path, source: name, name: name))
+    }
+
+    private func sample(_ n: Int, seed: UInt64, shift: Double, categories: [String]) -> [(Double, String)] {
+        var state = seed
+        func next() -> Double {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Double(state >> 11) / Double(1 << 53)
+        }
+        return (0..<n).map { _ in
+            // A sum of uniforms: roughly normal, mean 2 + shift.
+            let x = next() + next() + next() + next() + shift
+            return (x, categories[Int(next() * Double(categories.count)) % categories.count])
+        }
+    }
+
+    @Test("a shifted column and a new category are drift; the same distribution is not")
+    func shifted() throws {
+        let reference = try profile(sample(20_000, seed: 1, shift: 0, categories: ["DE", "FR", "US"]), name: "train")
+        let same = try profile(sample(20_000, seed: 2, shift: 0, categories: ["DE", "FR", "US"]), name: "same")
+        let moved = try profile(sample(20_000, seed: 3, shift: 0.5, categories: ["DE", "FR", "US", "IT"]), name: "moved")
+        let calm = DriftDetector.compare(reference: reference, current: same)
+        #expect(calm.allSatisfy { !$0.drifted }, "\(calm.map { ($0.column, $0.statistics) })")
+        let drift = DriftDetector.compare(reference: reference, current: moved)
+        let x = try #require(drift.first { $0.column == "x" })
+        #expect(x.drifted && (x.statistics["psi"] ?? 0) > 0.2 && (x.statistics["ks_p"] ?? 1) < 0.05)
+        #expect((x.statistics["out_of_range"] ?? 0) > 0)
+        let c = try #require(drift.first { $0.column == "c" })
+        #expect(c.drifted && c.newCategories == ["IT"])
+    }
+
+    @Test("schema changes are drift and come first")
+    func schema() throws {
+        let reference = ProfileSummary(json: .object(["columns": .array([
+            .object(["name": .string("a"), "type": .string("numeric")]), .object(["name": .string("b"), "type": .string("categorical")]),
+        ])]))
+        let current = ProfileSummary(json: .object(["columns": .array([
+            .object(["name": .string("b"), "type": .string("numeric")]), .object(["name": .string("z"), "type": .string("categorical")]),
+        ])]))
+        let results = DriftDetector.compare(reference: reference, current: current)
+        #expect(Set(results.map { "\($0.column) \($0.kind)" }) == ["a removed", "b type changed", "z added"])
+        #expect(results.allSatisfy { $0.drifted })
+    }
+}
