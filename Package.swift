@@ -22,7 +22,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         /** Reproduction: a temporary checkout of the recorded commit, data verification, environment diff, re-run, verdict. */
-        .target(name: "GitMLReproduce", dependencies: ["GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics"]),
+        .target(name: "GitMLReproduce", dependencies: ["GitMLLineage", "GitMLGit", "GitMLMarkdown", "GitMLStore", "GitMLBasics"]),
         /** Model cards: the context from lineage and card.yaml, Mustache -> Markdown (HF front matter) -> HTML, checks. */
         .target(
             name: "GitMLCards",
@@ -39,7 +39,7 @@ let package = Package(
         /** Run records: snapshot, run, data pointers, environment, seeds, secrets, verify, fsck, index. */
         .target(name: "GitMLLineage", dependencies: ["GitMLDrift", "GitMLGit", "GitMLStore", "GitMLBasics"]),
         /** Data profiles and drift: streaming CSV and JSON-lines reading, quantile sketches, frequency tables. */
-        .target(name: "GitMLDrift", dependencies: ["GitMLStore", "GitMLBasics"]),
+        .target(name: "GitMLDrift", dependencies: ["GitMLMarkdown", "GitMLStore", "GitMLBasics"]),
         /** libgit2 behind Swift types: repository discovery, HEAD, status, diff as patch, remotes, identity. */
         .target(name: "GitMLGit", dependencies: ["CGit2", "GitMLBasics"]),
         /** Atomic files, SHA-256 (OpenSSL), the content-addressed object store and SQLite. */

@@ -95,8 +95,8 @@ struct CardFacts {
             guard let value = mine[name]?.number else { continue }
             let other = theirs[name]?.number
             var row: [String: Any] = [
-                "name": name, "value": CardFormat.number(value), "champion": other.map(CardFormat.number) ?? "",
-                "delta": other.map { CardFormat.delta(value - $0) } ?? "",
+                "name": name, "value": NumberText.format(value), "champion": other.map { NumberText.format($0) } ?? "",
+                "delta": other.map { NumberText.delta(value - $0) } ?? "",
             ]
             if let at = name.firstIndex(of: "@") {
                 row["metric"] = String(name[..<at])
@@ -107,7 +107,7 @@ struct CardFacts {
             }
             let lower = name.lowercased()
             if lower.contains("latency") || lower.contains("cost") || lower.contains("throughput") {
-                performance.append(["name": name, "value": CardFormat.number(value)])
+                performance.append(["name": name, "value": NumberText.format(value)])
             }
         }
         return (plain, slices, performance)
@@ -169,19 +169,5 @@ struct CardFacts {
             ] as [String: Any]
         }
         return context
-    }
-}
-
-/// Deterministic number formatting for cards (no locale, no exponent surprises across platforms).
-enum CardFormat {
-    static func number(_ value: Double) -> String {
-        guard value.isFinite else { return value.isNaN ? "NaN" : (value > 0 ? "Infinity" : "-Infinity") }
-        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
-        return String(format: "%.6g", value)
-    }
-
-    static func delta(_ value: Double) -> String {
-        guard value.isFinite else { return number(value) }
-        return value > 0 ? "+" + number(value) : (value == 0 ? "0" : number(value))
     }
 }

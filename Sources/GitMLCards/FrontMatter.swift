@@ -31,7 +31,7 @@ enum FrontMatter {
             "    metrics:",
         ]
         for (name, value) in metrics {
-            lines += ["    - type: \(quoted(name))", "      value: \(CardFormat.number(value))", "      name: \(quoted(name))"]
+            lines += ["    - type: \(quoted(name))", "      value: \(NumberText.format(value))", "      name: \(quoted(name))"]
         }
         if metrics.isEmpty { lines[lines.count - 1] = "    metrics: []" }
         lines += [

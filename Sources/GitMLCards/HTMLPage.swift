@@ -1,3 +1,5 @@
+import GitMLMarkdown
+
 /// One self-contained HTML file: the card's body (already safe HTML from cmark-gfm) inside a page with embedded
 /// CSS that reads well on screen and in print. Nothing is loaded from elsewhere.
 enum HTMLPage {
@@ -9,7 +11,7 @@ enum HTMLPage {
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <meta name="generator" content="git-ml">
-        <title>\(escape(title))</title>
+        <title>\(Markdown.escapeHTML(title))</title>
         <style>
         \(css)
         </style>
@@ -21,21 +23,6 @@ enum HTMLPage {
         </html>
 
         """
-    }
-
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
     }
 
     static let css = """

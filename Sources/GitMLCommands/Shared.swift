@@ -98,9 +98,7 @@ extension GitMLCommand {
 func formatNumber(_ value: JSONValue) -> String {
     switch value {
     case .int(let i): return String(i)
-    case .double(let d):
-        if !d.isFinite { return d.isNaN ? "NaN" : (d > 0 ? "Infinity" : "-Infinity") }
-        return String(format: "%.6g", d)
+    case .double(let d): return NumberText.format(d)
     default: return value.description
     }
 }

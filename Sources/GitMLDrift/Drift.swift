@@ -133,8 +133,8 @@ public enum DriftDetector {
         let pr = proportions(a)
         let pc = proportions(b)
         result.bins = zip(pr, pc).enumerated().map { i, pair in
-            let low = i == 0 ? "min" : CardNumber.format(edges[i - 1])
-            let high = i == edges.count ? "max" : CardNumber.format(edges[i])
+            let low = i == 0 ? "min" : NumberText.format(edges[i - 1], significant: 4)
+            let high = i == edges.count ? "max" : NumberText.format(edges[i], significant: 4)
             return ("\(low)–\(high)", pair.0, pair.1)
         }
         let psi = Statistics.psi(reference: pr, current: pc)
@@ -153,12 +153,12 @@ public enum DriftDetector {
             let total = Double(b.count)
             let outside = wb.filter { $0.0 < low || $0.0 > high }.reduce(0.0) { $0 + Double($1.1) }
             result.statistics["out_of_range"] = outside / total
-            if outside > 0 { result.reasons.append("\(CardNumber.percent(outside / total)) of values outside the training range [\(CardNumber.format(low)), \(CardNumber.format(high))]") }
+            if outside > 0 { result.reasons.append("\(NumberText.percent(outside / total)) of values outside the training range [\(NumberText.format(low, significant: 4)), \(NumberText.format(high, significant: 4))]") }
         }
-        if psi > thresholds.psi { result.reasons.append("PSI \(CardNumber.format(psi)) > \(CardNumber.format(thresholds.psi))") }
-        if p < thresholds.pValue { result.reasons.append("KS p \(CardNumber.format(p)) < \(CardNumber.format(thresholds.pValue))") }
+        if psi > thresholds.psi { result.reasons.append("PSI \(NumberText.format(psi, significant: 4)) > \(NumberText.format(thresholds.psi, significant: 4))") }
+        if p < thresholds.pValue { result.reasons.append("KS p \(NumberText.format(p, significant: 4)) < \(NumberText.format(thresholds.pValue, significant: 4))") }
         result.drifted = psi > thresholds.psi || p < thresholds.pValue
-        if abs(missingCur - missingRef) > 0.05 { result.reasons.append("missing values \(CardNumber.percent(missingRef)) -> \(CardNumber.percent(missingCur))") }
+        if abs(missingCur - missingRef) > 0.05 { result.reasons.append("missing values \(NumberText.percent(missingRef)) -> \(NumberText.percent(missingCur))") }
         return result
     }
 
@@ -207,22 +207,11 @@ public enum DriftDetector {
         let (chi2, p) = Statistics.chiSquared(observed: kept.map { current[$0] }, expected: kept.map { reference[$0] })
         result.statistics["chi2"] = chi2
         result.statistics["chi2_p"] = p
-        if psi > thresholds.psi { result.reasons.append("PSI \(CardNumber.format(psi)) > \(CardNumber.format(thresholds.psi))") }
-        if p < thresholds.pValue { result.reasons.append("chi-squared p \(CardNumber.format(p)) < \(CardNumber.format(thresholds.pValue))") }
+        if psi > thresholds.psi { result.reasons.append("PSI \(NumberText.format(psi, significant: 4)) > \(NumberText.format(thresholds.psi, significant: 4))") }
+        if p < thresholds.pValue { result.reasons.append("chi-squared p \(NumberText.format(p, significant: 4)) < \(NumberText.format(thresholds.pValue, significant: 4))") }
         if !result.newCategories.isEmpty { result.reasons.append("new categories: \(result.newCategories.prefix(5).joined(separator: ", "))") }
         result.drifted = psi > thresholds.psi || p < thresholds.pValue || !result.newCategories.isEmpty
-        if abs(missingCur - missingRef) > 0.05 { result.reasons.append("missing values \(CardNumber.percent(missingRef)) -> \(CardNumber.percent(missingCur))") }
+        if abs(missingCur - missingRef) > 0.05 { result.reasons.append("missing values \(NumberText.percent(missingRef)) -> \(NumberText.percent(missingCur))") }
         return result
     }
-}
-
-/// Number formatting for drift output: deterministic, short.
-public enum CardNumber {
-    public static func format(_ value: Double) -> String {
-        guard value.isFinite else { return value.isNaN ? "NaN" : (value > 0 ? "inf" : "-inf") }
-        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
-        return String(format: "%.4g", value)
-    }
-
-    public static func percent(_ fraction: Double) -> String { String(format: "%.1f%%", fraction * 100) }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GitMLBasics
+import GitMLMarkdown
 
 /// The ways a drift result is shown: a terminal table, Markdown for PRs, JSON for machines, CSV for sheets, and
 /// the SVG histograms the HTML report embeds.
@@ -7,7 +8,7 @@ public enum DriftReport {
     static let statisticOrder = ["psi", "ks", "ks_p", "chi2", "chi2_p", "jensen_shannon", "wasserstein", "out_of_range", "missing_reference", "missing_current"]
 
     static func value(_ drift: ColumnDrift, _ name: String) -> String {
-        drift.statistics[name].map(CardNumber.format) ?? "-"
+        drift.statistics[name].map({ NumberText.format($0, significant: 4) }) ?? "-"
     }
 
     static func verdict(_ drift: ColumnDrift) -> String { drift.drifted ? "DRIFT" : "ok" }
@@ -38,14 +39,7 @@ public enum DriftReport {
 
     /// Markdown for a pull request or the HTML report; every value escaped.
     public static func markdown(_ results: [ColumnDrift], title: String) -> String {
-        func cell(_ text: String) -> String {
-            var out = ""
-            for ch in text {
-                if "\\`*_[]<>|~&!#".contains(ch) { out.append("\\") }
-                out.append(ch == "\n" ? " " : ch)
-            }
-            return out
-        }
+        let cell = Markdown.escape
         let drifted = results.filter(\.drifted).count
         var lines = ["## \(cell(title))", "", "**\(drifted) of \(results.count) columns drifted.**", "",
                      "| " + ["column", "kind", "result", "PSI", "p-value", "Jensen-Shannon", "why"].joined(separator: " | ") + " |",
@@ -96,17 +90,14 @@ public enum DriftReport {
         let width = 24 * bins.count + 40
         let height = 140
         let top = bins.map { max($0.reference, $0.current) }.max() ?? 1
-        func escape(_ text: String) -> String {
-            text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-        }
+        let escape = Markdown.escapeHTML
         var parts = ["<figure><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" role=\"img\" aria-label=\"\(escape(drift.column)): reference and current distribution\">"]
         for (i, bin) in bins.enumerated() {
             let x = 20 + i * 24
             let hr = Int((bin.reference / max(top, 1e-12)) * 100)
             let hc = Int((bin.current / max(top, 1e-12)) * 100)
-            parts.append("<rect x=\"\(x)\" y=\"\(110 - hr)\" width=\"10\" height=\"\(hr)\" fill=\"#8c959f\"><title>\(escape(bin.label)) reference \(CardNumber.percent(bin.reference))</title></rect>")
-            parts.append("<rect x=\"\(x + 10)\" y=\"\(110 - hc)\" width=\"10\" height=\"\(hc)\" fill=\"\(drift.drifted ? "#cf222e" : "#1f6feb")\"><title>\(escape(bin.label)) current \(CardNumber.percent(bin.current))</title></rect>")
+            parts.append("<rect x=\"\(x)\" y=\"\(110 - hr)\" width=\"10\" height=\"\(hr)\" fill=\"#8c959f\"><title>\(escape(bin.label)) reference \(NumberText.percent(bin.reference))</title></rect>")
+            parts.append("<rect x=\"\(x + 10)\" y=\"\(110 - hc)\" width=\"10\" height=\"\(hc)\" fill=\"\(drift.drifted ? "#cf222e" : "#1f6feb")\"><title>\(escape(bin.label)) current \(NumberText.percent(bin.current))</title></rect>")
         }
         parts.append("<line x1=\"16\" y1=\"110\" x2=\"\(width - 16)\" y2=\"110\" stroke=\"currentColor\" stroke-width=\"1\"/>")
         parts.append("<text x=\"20\" y=\"130\" font-size=\"11\" fill=\"currentColor\">grey: reference, colour: current</text>")

@@ -48,41 +48,41 @@ public enum GateEvaluation {
         switch check {
         case .threshold(let kind, let metric, let min, let max, let minSamples):
             let label = "\(kind) \(metric)"
-            let bounds = [min.map { ">= \(format($0))" }, max.map { "<= \(format($0))" }].compactMap { $0 }.joined(separator: ", ")
+            let bounds = [min.map { ">= \(NumberText.format($0))" }, max.map { "<= \(NumberText.format($0))" }].compactMap { $0 }.joined(separator: ", ")
             guard let value = metrics[metric]?.number else {
                 return [missingMetric(label, metric, bounds, metrics)]
             }
             let passed = value.isFinite && (min.map { value >= $0 } ?? true) && (max.map { value <= $0 } ?? true)
-            var rows = [GateRow(check: label, observed: format(value), threshold: bounds, passed: passed,
-                                detail: passed ? "within bounds" : "\(metric) is \(format(value)), outside \(bounds)")]
+            var rows = [GateRow(check: label, observed: NumberText.format(value), threshold: bounds, passed: passed,
+                                detail: passed ? "within bounds" : "\(metric) is \(NumberText.format(value)), outside \(bounds)")]
             if let minSamples, let slice = metric.split(separator: "@", maxSplits: 1).dropFirst().first {
                 // The slice's size, when the record carries one (n@, count@ or samples@ the same slice).
                 if let size = ["n", "count", "samples"].lazy.compactMap({ metrics["\($0)@\(slice)"]?.number }).first {
                     let ok = size >= minSamples
-                    rows.append(GateRow(check: "slice size \(slice)", observed: format(size), threshold: ">= \(format(minSamples))",
-                                        passed: ok, detail: ok ? "enough samples" : "slice \(slice) has only \(format(size)) samples"))
+                    rows.append(GateRow(check: "slice size \(slice)", observed: NumberText.format(size), threshold: ">= \(NumberText.format(minSamples))",
+                                        passed: ok, detail: ok ? "enough samples" : "slice \(slice) has only \(NumberText.format(size)) samples"))
                 }
             }
             return rows
         case .regression(let metric, let maxDrop, let maxDropPercent, let lowerIsBetter):
             let label = "regression \(metric)"
-            let limits = [maxDrop.map { "drop <= \(format($0))" }, maxDropPercent.map { "drop <= \(format($0))%" }]
+            let limits = [maxDrop.map { "drop <= \(NumberText.format($0))" }, maxDropPercent.map { "drop <= \(NumberText.format($0))%" }]
                 .compactMap { $0 }.joined(separator: ", ")
             guard let value = metrics[metric]?.number else { return [missingMetric(label, metric, limits, metrics)] }
             guard let champion = inputs.champion else {
-                return [GateRow(check: label, observed: format(value), threshold: limits, passed: true,
+                return [GateRow(check: label, observed: NumberText.format(value), threshold: limits, passed: true,
                                 detail: "no champion in production to compare with")]
             }
             guard let old = champion["metrics"]?[metric]?.number else {
-                return [GateRow(check: label, observed: format(value), threshold: limits, passed: false,
+                return [GateRow(check: label, observed: NumberText.format(value), threshold: limits, passed: false,
                                 detail: "the champion (\(inputs.championLabel)) recorded no \(metric) to compare with")]
             }
             let drop = lowerIsBetter ? value - old : old - value
             let percent = old == 0 ? (drop > 0 ? Double.infinity : 0) : drop / abs(old) * 100
             let passed = (maxDrop.map { drop <= $0 } ?? true) && (maxDropPercent.map { percent <= $0 } ?? true)
-            return [GateRow(check: label, observed: "\(format(value)) vs \(format(old))", threshold: limits, passed: passed,
+            return [GateRow(check: label, observed: "\(NumberText.format(value)) vs \(NumberText.format(old))", threshold: limits, passed: passed,
                             detail: passed ? "no worse than \(inputs.championLabel) beyond the margin"
-                                : "\(metric) is \(format(drop)) (\(format(percent))%) worse than \(inputs.championLabel)")]
+                                : "\(metric) is \(NumberText.format(drop)) (\(NumberText.format(percent))%) worse than \(inputs.championLabel)")]
         case .schema:
             let mine = inputs.candidate["schema"]
             let theirs = inputs.champion?["schema"]
@@ -146,13 +146,6 @@ public enum GateEvaluation {
         if mine == nil { return "the candidate recorded no schema; the champion did" }
         if theirs == nil { return "the champion recorded no schema; the candidate did" }
         return "columns differ: " + parts.prefix(10).joined(separator: "; ")
-    }
-
-    static func format(_ value: Double) -> String {
-        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
-        var text = String(value)
-        if text.count > 10, let rounded = Double(String(format: "%.6g", value)) { text = String(rounded) }
-        return text
     }
 }
 

@@ -93,6 +93,23 @@ public enum Markdown {
     /// `text` as literal Markdown text: every character that could start emphasis, a link, code, raw HTML, an entity,
     /// a table cell or a strikethrough is backslash-escaped, as is anything that would make a block (a heading, list,
     /// quote or rule) at the start; line breaks become spaces, so a value cannot leave its table cell or line.
+    /// `text` safe inside HTML text and attribute values.
+    public static func escapeHTML(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for character in text {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+
     private static let alwaysEscaped: Set<Unicode.Scalar> = ["\\", "`", "*", "_", "[", "]", "<", ">", "|", "~", "&", "!"]
     private static let escapedAtStart: Set<Unicode.Scalar> = ["#", "-", "+", "="]
 

@@ -94,7 +94,7 @@ public struct Reproducer {
     /// Reproduces run `id` (a full id). Throws only when the reproduction cannot even be attempted (the record
     /// is a snapshot, or its commit is gone); everything after that is in the verdict.
     public func reproduce(_ id: String, options: ReproduceOptions) throws -> Reproduction {
-        let started = Self.now()
+        let started = PerformanceTrace.now()
         let original = try RunStore(workspace: workspace).read(id)
         guard let argv = original.record["command"]?["argv"]?.array?.compactMap(\.string), !argv.isEmpty else {
             throw ReproduceError.notARun(id)
@@ -152,10 +152,10 @@ public struct Reproducer {
             result.reason = problems.map { "\($0.subject): recorded \($0.recorded.map { String($0.prefix(12)) } ?? "-"), now \($0.actual.map { String($0.prefix(12)) } ?? "missing")" }
                 .joined(separator: "; ")
             result.environment = Self.differences(recordedEnvironment, try sandbox.currentEnvironment(interpreter: interpreter))
-            result.seconds.setup = Self.now() - started
+            result.seconds.setup = PerformanceTrace.now() - started
             return result
         }
-        result.seconds.setup = Self.now() - started
+        result.seconds.setup = PerformanceTrace.now() - started
 
         // The command, where it ran, with its seed and params.
         let cwd = original.record["command"]?["cwd"]?.string ?? ""
@@ -168,17 +168,17 @@ public struct Reproducer {
         request.params = original.params.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.paramText($0.value))" }
         request.reproduces = id
         request.echo = options.echo
-        let commandStarted = Self.now()
+        let commandStarted = PerformanceTrace.now()
         let outcome: RecordOutcome
         do {
             outcome = try Recorder(workspace: runWorkspace).run(request, command: argv)
         } catch let error as GitMLError {
             result.reason = error.message
-            result.seconds.command = Self.now() - commandStarted
+            result.seconds.command = PerformanceTrace.now() - commandStarted
             return result
         }
-        result.seconds.command = outcome.record["command"]?["duration_seconds"]?.number ?? (Self.now() - commandStarted)
-        let compareStarted = Self.now()
+        result.seconds.command = outcome.record["command"]?["duration_seconds"]?.number ?? (PerformanceTrace.now() - commandStarted)
+        let compareStarted = PerformanceTrace.now()
         result.newRun = outcome.id
         result.newRecord = try? AtomicFile.read(runWorkspace.recordPath(outcome.id))
         result.exitStatus = outcome.childStatus
@@ -206,7 +206,7 @@ public struct Reproducer {
         } else {
             result.verdict = .withinTolerance
         }
-        result.seconds.compare = Self.now() - compareStarted
+        result.seconds.compare = PerformanceTrace.now() - compareStarted
         return result
     }
 
@@ -275,11 +275,5 @@ public struct Reproducer {
 
     static func tail(_ text: String, lines: Int) -> String {
         text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
-    }
-
-    static func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 }

@@ -1,16 +1,13 @@
 import Foundation
 import GitMLBasics
 import GitMLLineage
+import GitMLMarkdown
 
 /// The Markdown report of a reproduction: the verdict first, then every table behind it.
 public enum ReproductionReport {
     public static func markdown(_ r: Reproduction) -> String {
-        func cell(_ text: String) -> String { text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ") }
-        func number(_ value: Double?) -> String {
-            guard let value else { return "-" }
-            if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
-            return String(format: "%.8g", value)
-        }
+        let cell = Markdown.escape
+        func number(_ value: Double?) -> String { value.map { NumberText.format($0, significant: 8) } ?? "-" }
         var lines = ["# Reproduction of run \(r.original.id.prefix(12))", ""]
         lines.append("**Verdict: \(r.verdict.rawValue)**" + (r.reason.isEmpty ? "" : ": " + cell(r.reason)))
         lines += ["", "| | |", "|---|---|", "| Run | \(r.original.id) |", "| Commit | \(r.commit) |"]
