@@ -69,8 +69,9 @@ public struct CardBuilder {
         HTMLPage.render(title: title, body: Markdown.html(markdown) + trustedHTML)
     }
 
-    /// What is wrong with the committed card of a version: missing or empty required sections, or stale lineage.
-    public func check(_ name: String, reference: String, sections required: [String]) throws -> [String] {
+    /// What is wrong with the committed card of a version: missing or empty required sections, or stale lineage
+    /// (the digest covers the template, so name the one the card was rendered with).
+    public func check(_ name: String, reference: String, sections required: [String], templatePath: String? = nil) throws -> [String] {
         let facts = try CardFacts(workspace: workspace, model: name, reference: reference)
         let path = Self.committedPath(model: name, version: facts.version)
         guard FileSystem.exists(workspace.absolute(path)) else {
@@ -86,7 +87,7 @@ public struct CardBuilder {
             }
             if !section.hasContent { problems.append("section \"\(title)\" is empty") }
         }
-        let (_, templateDigest) = try loadTemplate(nil)
+        let (_, templateDigest) = try loadTemplate(templatePath)
         let current = try facts.lineageDigest(templateDigest: templateDigest)
         if FrontMatter.lineageDigest(in: text) != current {
             problems.append("the card is stale: its lineage digest no longer matches the version's records")

@@ -43,7 +43,8 @@ struct Card: GitMLCommand {
         }
         if check {
             let version = try Registry(source: WorkTreeSource(workspace: workspace)).model(name).resolve(reference ?? "latest")
-            let problems = try builder.check(name, reference: String(version), sections: try requiredSections(workspace))
+            let problems = try builder.check(
+                name, reference: String(version), sections: try requiredSections(workspace), templatePath: template)
             for problem in problems { printError("card \(name) \(version): \(problem)") }
             if problems.isEmpty { print("card \(name) \(version): complete and current") } else {
                 printError("hint: render it again: git ml card \(name)@\(version) --write, then commit .mlops/cards")
@@ -77,9 +78,10 @@ struct Card: GitMLCommand {
         return 0
     }
 
-    /// The sections gates.yaml requires of a card (production's, else staging's), else the default ones.
+    /// The sections gates.yaml requires of a card (production's, else staging's), else the default ones. A gates
+    /// file that cannot be read is an error, not a reason to fall back.
     private func requiredSections(_ workspace: Workspace) throws -> [String] {
-        let spec = try? GateRunner(workspace: workspace).spec()
+        let spec = FileSystem.exists(workspace.absolute(GateSpec.file)) ? try GateRunner(workspace: workspace).spec() : nil
         let declared = spec?.cardSections(for: .production) ?? spec?.cardSections(for: .staging) ?? []
         return declared.isEmpty ? CardBuilder.defaultSections : declared
     }
