@@ -52,7 +52,7 @@ enum FrontMatter {
 
     /// The lineage digest a card was rendered from, read from its front matter.
     static func lineageDigest(in text: String) -> String? {
-        let head = text.count > 4 ? String(text.prefix(64 << 10)) : text
+        let head = String(text.prefix(64 << 10))
         let matter = head.hasPrefix("---\n") ? String(head.dropFirst(4).components(separatedBy: "\n---\n").first ?? "") : ""
         for line in matter.split(separator: "\n") where line.hasPrefix("  lineage_digest: ") {
             return String(line.dropFirst("  lineage_digest: ".count)).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
