@@ -18,11 +18,14 @@ let package = Package(
         .target(
             name: "GitMLCommands",
             dependencies: [
-                "GitMLDrift", "GitMLReproduce", "GitMLCards", "GitMLRegistry", "GitMLGates", "GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics",
+                "GitMLDrift", "GitMLReproduce", "GitMLCards", "GitMLRegistry", "GitMLGates", "GitMLLineage", "GitMLGit",
+                "GitMLStore", "GitMLBasics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         /** Reproduction: a temporary checkout of the recorded commit, data verification, environment diff, re-run, verdict. */
-        .target(name: "GitMLReproduce", dependencies: ["GitMLLineage", "GitMLGit", "GitMLMarkdown", "GitMLStore", "GitMLBasics"]),
+        .target(
+            name: "GitMLReproduce",
+            dependencies: ["GitMLLineage", "GitMLGit", "GitMLMarkdown", "GitMLStore", "GitMLBasics"]),
         /** Model cards: the context from lineage and card.yaml, Mustache -> Markdown (HF front matter) -> HTML, checks. */
         .target(
             name: "GitMLCards",
@@ -33,7 +36,9 @@ let package = Package(
         /** cmark-gfm behind Swift: safe HTML with GitHub's extensions, and the section outline of a document. */
         .target(name: "GitMLMarkdown", dependencies: ["CCmarkGFM", "GitMLBasics"]),
         /** Quality gates: the gates.yaml spec, pure evaluation, evidence, pre-push verification, the hook installer. */
-        .target(name: "GitMLGates", dependencies: ["GitMLRegistry", "GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics"]),
+        .target(
+            name: "GitMLGates",
+            dependencies: ["GitMLRegistry", "GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics"]),
         /** The model registry: versions, stage events and their fold, approvals, references like churn@production. */
         .target(name: "GitMLRegistry", dependencies: ["GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics"]),
         /** Run records: snapshot, run, data pointers, environment, seeds, secrets, verify, fsck, index. */
@@ -68,7 +73,10 @@ let package = Package(
         .testTarget(name: "GitMLGatesTests", dependencies: ["GitMLGates", "GitMLRegistry", "GitMLBasics"]),
         .testTarget(
             name: "GitMLCardsTests",
-            dependencies: ["GitMLCards", "GitMLMarkdown", "GitMLRegistry", "GitMLLineage", "GitMLStore", "GitMLTestSupport", "GitMLBasics"],
+            dependencies: [
+                "GitMLCards", "GitMLMarkdown", "GitMLRegistry", "GitMLLineage", "GitMLStore", "GitMLTestSupport",
+                "GitMLBasics",
+            ],
             exclude: ["Snapshots"]),
         .testTarget(name: "GitMLEndToEndTests", dependencies: ["GitMLTestSupport", "GitMLBasics"]),
     ]

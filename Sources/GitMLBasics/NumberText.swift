@@ -11,7 +11,9 @@ public enum NumberText {
 
     /// A change, signed: "+0.02", "-2", "0".
     public static func delta(_ value: Double, significant: Int = 6) -> String {
-        value > 0 && value.isFinite ? "+" + format(value, significant: significant) : (value == 0 ? "0" : format(value, significant: significant))
+        value > 0 && value.isFinite
+            ? "+" + format(value, significant: significant)
+            : (value == 0 ? "0" : format(value, significant: significant))
     }
 
     /// A fraction as a percentage with one decimal: "15.5%".

@@ -34,7 +34,9 @@ public enum Parallel {
     }
 
     /// `body(i)` for every `i` in `0..<count` on every core, results by index.
-    public static func map<Result>(count: Int, workers: Int = cores, _ body: @Sendable (Int) throws -> Result) throws -> [Result] {
+    public static func map<Result>(count: Int, workers: Int = cores, _ body: @Sendable (Int) throws -> Result) throws
+        -> [Result]
+    {
         try map(count: count, workers: workers, state: { () }, { _, index in try body(index) })
     }
 
@@ -57,9 +59,17 @@ public enum Parallel {
         func fail(_ error: Error) { mutex.locked { failure = failure ?? error } }
         func results() throws -> [Result] {
             if let failure { throw failure }
-            return slots.map { $0! }
+            let results = slots.compactMap { $0 }
+            guard results.count == slots.count else { throw Unfinished() }
+            return results
         }
     }
+}
+
+/// A work item ended with neither a result nor an error (a bug, not bad input).
+struct Unfinished: GitMLError {
+    var message: String { "internal error: a parallel task finished without a result" }
+    var code: String { "internal-error" }
 }
 
 /// A pthread mutex, for state shared by worker threads (the lower targets do not link Foundation's NSLock).

@@ -55,7 +55,8 @@ public struct CardBuilder {
         let digest = try facts.lineageDigest(templateDigest: template.1)
         let body = template.0.render(facts.context)
         let markdown = FrontMatter.render(facts, lineageDigest: digest) + body
-        return RenderedCard(model: facts.model, version: facts.version, markdown: markdown, body: body, lineageDigest: digest)
+        return RenderedCard(
+            model: facts.model, version: facts.version, markdown: markdown, body: body, lineageDigest: digest)
     }
 
     /// A self-contained HTML page for a card: cmark-gfm's safe rendering inside a styled document.
@@ -71,7 +72,9 @@ public struct CardBuilder {
 
     /// What is wrong with the committed card of a version: missing or empty required sections, or stale lineage
     /// (the digest covers the template, so name the one the card was rendered with).
-    public func check(_ name: String, reference: String, sections required: [String], templatePath: String? = nil) throws -> [String] {
+    public func check(_ name: String, reference: String, sections required: [String], templatePath: String? = nil)
+        throws -> [String]
+    {
         let facts = try CardFacts(workspace: workspace, model: name, reference: reference)
         let path = Self.committedPath(model: name, version: facts.version)
         guard FileSystem.exists(workspace.absolute(path)) else {
@@ -139,7 +142,9 @@ public struct CardBuilder {
             text = String(decoding: try AtomicFile.read(workspace.absolute(relative), limit: 4 << 20), as: UTF8.self)
             source = relative
         } else if FileSystem.exists(workspace.mlops + "/templates/model-card.md") {
-            text = String(decoding: try AtomicFile.read(workspace.mlops + "/templates/model-card.md", limit: 4 << 20), as: UTF8.self)
+            text = String(
+                decoding: try AtomicFile.read(workspace.mlops + "/templates/model-card.md", limit: 4 << 20),
+                as: UTF8.self)
             source = ".mlops/templates/model-card.md"
         } else {
             text = Initializer.modelCardTemplate
@@ -148,7 +153,9 @@ public struct CardBuilder {
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         let pragma = "{{% CONTENT_TYPE: MARKDOWN}}"
         var offset = 0
-        if let first = lines.first, first.contains("CONTENT_TYPE") { lines[0] = Substring(pragma) } else {
+        if let first = lines.first, first.contains("CONTENT_TYPE") {
+            lines[0] = Substring(pragma)
+        } else {
             lines.insert(Substring(pragma), at: 0)
             offset = 1
         }

@@ -15,7 +15,9 @@ public enum CardError: GitMLError {
 
     public var hint: String {
         switch self {
-        case .template: return "fix the tag on that line; Mustache tags are {{name}}, {{#section}}...{{/section}}, {{^inverted}}...{{/inverted}}"
+        case .template:
+            return
+                "fix the tag on that line; Mustache tags are {{name}}, {{#section}}...{{/section}}, {{^inverted}}...{{/inverted}}"
         case .malformedCardFile: return "card.yaml fields are text or lists of text (docs/cards.md)"
         }
     }

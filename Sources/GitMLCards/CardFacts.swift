@@ -41,7 +41,9 @@ struct CardFacts {
             champion = nil
         }
         let cardPath = "\(Registry.root)/\(model)/card.yaml"
-        let bytes = FileSystem.exists(workspace.absolute(cardPath)) ? try AtomicFile.read(workspace.absolute(cardPath), limit: 1 << 20) : []
+        let bytes =
+            FileSystem.exists(workspace.absolute(cardPath))
+            ? try AtomicFile.read(workspace.absolute(cardPath), limit: 1 << 20) : []
         card = try Self.parseCard(bytes, file: cardPath)
         cardYAMLDigest = try SHA256.hex(of: bytes)
     }
@@ -63,8 +65,10 @@ struct CardFacts {
             default:
                 // A paragraph per blank-line-separated block, so a field keeps its paragraphs.
                 let text = field.string ?? field.description
-                card[key] = text.components(separatedBy: "\n\n").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-                    .filter { !$0.isEmpty }
+                card[key] = text.components(separatedBy: "\n\n").map {
+                    $0.trimmingCharacters(in: .whitespacesAndNewlines)
+                }
+                .filter { !$0.isEmpty }
             }
         }
         return card
@@ -78,7 +82,8 @@ struct CardFacts {
         let value: JSONValue = .object([
             "version_digest": .string(entry.file.digest), "run": .string(run.id),
             "events": .array(versionEvents.map { .string($0.id) }),
-            "champion": champion.map { .object(["version": .int(Int64($0.version)), "run": .string($0.run.id)]) } ?? .null,
+            "champion": champion.map { .object(["version": .int(Int64($0.version)), "run": .string($0.run.id)]) }
+                ?? .null,
             "card_yaml": .string(cardYAMLDigest), "template": .string(templateDigest),
         ])
         return try SHA256.hex(of: JSONWriter.compact(value))
@@ -124,7 +129,8 @@ struct CardFacts {
             "model": model, "version": String(version), "stage": entry.stage.rawValue,
             "owner_name": owner["name"]?.string ?? record["owner"]?["name"]?.string ?? "unknown",
             "owner_email": owner["email"]?.string ?? record["owner"]?["email"]?.string ?? "unknown",
-            "commit": record["git"]?["commit"]?.string ?? "none", "commit_short": String(record["git"]?["commit"]?.string?.prefix(10) ?? "none"),
+            "commit": record["git"]?["commit"]?.string ?? "none",
+            "commit_short": String(record["git"]?["commit"]?.string?.prefix(10) ?? "none"),
             "dirty": record["git"]?["dirty"]?.bool == true, "branch": record["git"]?["branch"]?.string ?? "",
             "run_id": run.id, "run_short": String(run.id.prefix(12)), "run_kind": run.kind, "run_created": run.created,
             "artifacts": entry.file.artifacts.map { ["path": $0.path, "sha256": $0.sha256, "size": String($0.size)] },
@@ -135,19 +141,22 @@ struct CardFacts {
                 return [
                     "path": item["path"]?.string ?? "", "type": item["type"]?.string ?? "",
                     "files": item["files"]?.description ?? "1", "size": item["size"]?.description ?? "0",
-                    "sha256": item["sha256"]?.string ?? "", "sha256_short": String(item["sha256"]?.string?.prefix(12) ?? ""),
+                    "sha256": item["sha256"]?.string ?? "",
+                    "sha256_short": String(item["sha256"]?.string?.prefix(12) ?? ""),
                     "pointer": pointer,
                 ]
             },
             "metrics": plain, "slices": slices, "has_slices": !slices.isEmpty, "performance": performance,
             "has_champion": champion != nil, "champion_version": champion.map { String($0.version) } ?? "",
-            "approvals": entry.approvals.filter { $0.versionDigest == entry.file.digest }.map { event -> [String: Any] in
+            "approvals": entry.approvals.filter { $0.versionDigest == entry.file.digest }.map {
+                event -> [String: Any] in
                 ["name": event.actorName, "email": event.actorEmail, "time": event.time, "comment": event.reason]
             },
             "history": versionEvents.map { ["time": $0.time, "description": $0.summary] },
             "environment": [
                 "os": environment["os"]?["name"]?.string ?? "unknown",
-                "cpu": "\(environment["cpu"]?["model"]?.string ?? "unknown") (\(environment["cpu"]?["count"]?.description ?? "?") cores)",
+                "cpu":
+                    "\(environment["cpu"]?["model"]?.string ?? "unknown") (\(environment["cpu"]?["count"]?.description ?? "?") cores)",
                 "gpus": gpus.isEmpty ? "none" : gpus.joined(separator: ", "),
                 "python": environment["python"]?["version"]?.string ?? "none",
                 "container": environment["container"]?["image"]?.string ?? "none",
@@ -159,14 +168,18 @@ struct CardFacts {
             let checks = (gate.value["checks"]?.array ?? []).map { row -> [String: Any] in
                 [
                     "check": row["check"]?.string ?? "", "observed": row["observed"]?.string ?? "",
-                    "threshold": row["threshold"]?.string ?? "", "result": row["passed"]?.bool == true ? "pass" : "FAIL",
+                    "threshold": row["threshold"]?.string ?? "",
+                    "result": row["passed"]?.bool == true ? "pass" : "FAIL",
                     "detail": row["detail"]?.string ?? "",
                 ]
             }
-            context["gate"] = [
-                "stage": gate.value["stage"]?.string ?? "", "outcome": gate.passed ? "passed" : "failed", "time": gate.time,
-                "checks": checks, "has_checks": !checks.isEmpty, "failed_count": String(checks.filter { ($0["result"] as? String) == "FAIL" }.count),
-            ] as [String: Any]
+            context["gate"] =
+                [
+                    "stage": gate.value["stage"]?.string ?? "", "outcome": gate.passed ? "passed" : "failed",
+                    "time": gate.time,
+                    "checks": checks, "has_checks": !checks.isEmpty,
+                    "failed_count": String(checks.filter { ($0["result"] as? String) == "FAIL" }.count),
+                ] as [String: Any]
         }
         return context
     }

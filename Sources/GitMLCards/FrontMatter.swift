@@ -27,11 +27,15 @@ enum FrontMatter {
         lines += [
             "model-index:", "- name: \(quoted(facts.model))", "  results:", "  - task:",
             "      type: \(quoted(facts.card["task"]?.first ?? "other"))",
-            "    dataset:", "      name: \(quoted(datasets.first ?? "unrecorded"))", "      type: \(quoted(datasets.first ?? "unrecorded"))",
+            "    dataset:", "      name: \(quoted(datasets.first ?? "unrecorded"))",
+            "      type: \(quoted(datasets.first ?? "unrecorded"))",
             "    metrics:",
         ]
         for (name, value) in metrics {
-            lines += ["    - type: \(quoted(name))", "      value: \(NumberText.format(value))", "      name: \(quoted(name))"]
+            lines += [
+                "    - type: \(quoted(name))", "      value: \(NumberText.format(value))",
+                "      name: \(quoted(name))",
+            ]
         }
         if metrics.isEmpty { lines[lines.count - 1] = "    metrics: []" }
         lines += [
@@ -45,7 +49,8 @@ enum FrontMatter {
 
     /// The document without its front matter.
     static func strip(_ text: String) -> String {
-        guard text.hasPrefix("---\n"), let end = text.range(of: "\n---\n", range: text.index(text.startIndex, offsetBy: 3)..<text.endIndex)
+        guard text.hasPrefix("---\n"),
+            let end = text.range(of: "\n---\n", range: text.index(text.startIndex, offsetBy: 3)..<text.endIndex)
         else { return text }
         return String(text[end.upperBound...])
     }
@@ -53,9 +58,11 @@ enum FrontMatter {
     /// The lineage digest a card was rendered from, read from its front matter.
     static func lineageDigest(in text: String) -> String? {
         let head = String(text.prefix(64 << 10))
-        let matter = head.hasPrefix("---\n") ? String(head.dropFirst(4).components(separatedBy: "\n---\n").first ?? "") : ""
+        let matter =
+            head.hasPrefix("---\n") ? String(head.dropFirst(4).components(separatedBy: "\n---\n").first ?? "") : ""
         for line in matter.split(separator: "\n") where line.hasPrefix("  lineage_digest: ") {
-            return String(line.dropFirst("  lineage_digest: ".count)).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            return String(line.dropFirst("  lineage_digest: ".count)).trimmingCharacters(
+                in: CharacterSet(charactersIn: "\""))
         }
         return nil
     }

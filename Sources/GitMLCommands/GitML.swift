@@ -19,7 +19,8 @@ public struct GitML: ParsableCommand {
             """,
         version: GitMLVersion.current,
         subcommands: [
-            Init.self, Run.self, Snapshot.self, Log.self, Show.self, Diff.self, Verify.self, Fsck.self, Model.self, Gate.self,
+            Init.self, Run.self, Snapshot.self, Log.self, Show.self, Diff.self, Verify.self, Fsck.self, Model.self,
+            Gate.self,
             Hook.self, Card.self, Reproduce.self, ProfileCommand.self, DriftCommand.self,
         ]
     )

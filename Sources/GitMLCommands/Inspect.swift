@@ -18,7 +18,9 @@ struct Log: GitMLCommand {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var output: OutputOptions
-    @Option(name: .customLong("where"), help: ArgumentHelp("A filter, e.g. \"metrics.acc > 0.9 and params.lr = 0.01\".", valueName: "expr"))
+    @Option(
+        name: .customLong("where"),
+        help: ArgumentHelp("A filter, e.g. \"metrics.acc > 0.9 and params.lr = 0.01\".", valueName: "expr"))
     var filter: String?
     @Option(help: ArgumentHelp("Sort by a field (-field for descending).", valueName: "field"))
     var sort: String?
@@ -30,15 +32,20 @@ struct Log: GitMLCommand {
         let context = try Context(common, json: output.json)
         let workspace = try context.workspace()
         let query = try RunQuery(where: filter)
-        if let limit, limit < 0 { throw LineageError.badArgument("--limit must not be negative", hint: "for example --limit 10") }
-        var runs = RunQuery.sort(try RunIndex(workspace: workspace).summaries().filter { query.matches($0.json) }, by: sort)
+        if let limit, limit < 0 {
+            throw LineageError.badArgument("--limit must not be negative", hint: "for example --limit 10")
+        }
+        var runs = RunQuery.sort(
+            try RunIndex(workspace: workspace).summaries().filter { query.matches($0.json) }, by: sort)
         if let limit { runs = Array(runs.prefix(limit)) }
         if output.json {
             print(JSONWriter.pretty(.object(["format": .int(1), "runs": .array(runs.map(\.json))])), terminator: "")
             return 0
         }
         if runs.isEmpty {
-            print(filter == nil ? "no runs yet: record one with git ml run -- <command> or git ml snapshot" : "no run matches")
+            print(
+                filter == nil
+                    ? "no runs yet: record one with git ml run -- <command> or git ml snapshot" : "no run matches")
             return 0
         }
         var rows = [["RUN", "CREATED", "KIND", "STATUS", "COMMIT", "METRICS", "PARAMS"]]
@@ -47,13 +54,17 @@ struct Log: GitMLCommand {
             let hash: String = json["git"]?["commit"]?.string.map { String($0.prefix(8)) } ?? "-"
             let dirty: Bool = json["git"]?["dirty"]?.bool == true
             let commit = dirty ? hash + "+" : hash
-            let metrics = (json["metrics"]?.object ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\(formatNumber($0.value))" }
+            let metrics = (json["metrics"]?.object ?? [:]).sorted { $0.key < $1.key }.map {
+                "\($0.key)=\(formatNumber($0.value))"
+            }
             let params = (json["params"]?.object ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
             let id: String = context.paint(String(run.id.prefix(12)), "33")
             let created: String = String(run.created.prefix(19)).replacingAll("T", with: " ")
             let kind: String = json["kind"]?.string ?? ""
             let status: String = json["status"]?.string ?? ""
-            rows.append([id, created, kind, status, commit, metrics.joined(separator: " "), params.joined(separator: " ")])
+            rows.append([
+                id, created, kind, status, commit, metrics.joined(separator: " "), params.joined(separator: " "),
+            ])
         }
         print(table(rows))
         return 0
@@ -63,7 +74,8 @@ struct Log: GitMLCommand {
 struct Show: GitMLCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show one run record.",
-        discussion: "The id may be abbreviated to 4 or more hex digits.\n\nExample: git ml show 3fa2c1 --json | jq .metrics")
+        discussion:
+            "The id may be abbreviated to 4 or more hex digits.\n\nExample: git ml show 3fa2c1 --json | jq .metrics")
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var output: OutputOptions
@@ -83,18 +95,26 @@ struct Show: GitMLCommand {
         }
         let r = stored.record
         var lines = ["\(stored.kind) \(stored.id)", "created   \(stored.created)", "status    \(stored.status)"]
-        if let owner = r["owner"], owner != .null { lines.append("owner     \(owner["name"]?.string ?? "") <\(owner["email"]?.string ?? "")>") }
-        lines.append("commit    \(r["git"]?["commit"]?.string ?? "(none)") on \(r["git"]?["branch"]?.string ?? "(detached)")"
-            + (r["git"]?["dirty"]?.bool == true ? " + uncommitted changes (patch \(r["git"]?["patch"]?.string?.prefix(12) ?? ""))" : ""))
+        if let owner = r["owner"], owner != .null {
+            lines.append("owner     \(owner["name"]?.string ?? "") <\(owner["email"]?.string ?? "")>")
+        }
+        lines.append(
+            "commit    \(r["git"]?["commit"]?.string ?? "(none)") on \(r["git"]?["branch"]?.string ?? "(detached)")"
+                + (r["git"]?["dirty"]?.bool == true
+                    ? " + uncommitted changes (patch \(r["git"]?["patch"]?.string?.prefix(12) ?? ""))" : ""))
         if let command = r["command"] {
             lines.append("command   \(command["argv"]?.array?.map(\.description).joined(separator: " ") ?? "")")
-            lines.append("exit      \(command["exit_status"].map { $0 == .null ? "signal \(command["signal"]?.description ?? "?")" : $0.description } ?? "") after \(command["duration_seconds"]?.description ?? "?") s, peak memory \(command["peak_memory_bytes"]?.description ?? "?") bytes")
+            lines.append(
+                "exit      \(command["exit_status"].map { $0 == .null ? "signal \(command["signal"]?.description ?? "?")" : $0.description } ?? "") after \(command["duration_seconds"]?.description ?? "?") s, peak memory \(command["peak_memory_bytes"]?.description ?? "?") bytes"
+            )
         }
         if let seed = r["seed"]?["value"] { lines.append("seed      \(seed) (\(r["seed"]?["source"]?.string ?? ""))") }
         func section(_ title: String, _ values: [String: JSONValue], number: Bool) {
             guard !values.isEmpty else { return }
             lines.append("\(title):")
-            for (key, value) in values.sorted(by: { $0.key < $1.key }) { lines.append("  \(key) = \(number ? formatNumber(value) : value.description)") }
+            for (key, value) in values.sorted(by: { $0.key < $1.key }) {
+                lines.append("  \(key) = \(number ? formatNumber(value) : value.description)")
+            }
         }
         section("params", stored.params, number: false)
         section("metrics", stored.metrics, number: true)
@@ -102,15 +122,20 @@ struct Show: GitMLCommand {
             lines.append("\(title):")
             for item in items {
                 let digest = item["sha256"]?.string ?? "missing"
-                lines.append("  \(item["path"]?.string ?? "")  sha256:\(digest)  \(item["size"]?.description ?? "") bytes, \(item["files"]?.description ?? "1") files")
+                lines.append(
+                    "  \(item["path"]?.string ?? "")  sha256:\(digest)  \(item["size"]?.description ?? "") bytes, \(item["files"]?.description ?? "1") files"
+                )
             }
         }
         let env = r["environment"]
         lines.append("environment:")
-        lines.append("  os      \(env?["os"]?["name"]?.string ?? "") (kernel \(env?["os"]?["kernel"]?.string ?? ""), \(env?["os"]?["arch"]?.string ?? ""))")
+        lines.append(
+            "  os      \(env?["os"]?["name"]?.string ?? "") (kernel \(env?["os"]?["kernel"]?.string ?? ""), \(env?["os"]?["arch"]?.string ?? ""))"
+        )
         lines.append("  cpu     \(env?["cpu"]?["model"]?.string ?? "") x\(env?["cpu"]?["count"]?.description ?? "")")
         if let python = env?["python"], python != .null {
-            lines.append("  python  \(python["version"]?.string ?? "") (\(python["packages"]?.object?.count ?? 0) packages)")
+            lines.append(
+                "  python  \(python["version"]?.string ?? "") (\(python["packages"]?.object?.count ?? 0) packages)")
         }
         print(lines.joined(separator: "\n"))
         return 0
@@ -137,7 +162,11 @@ struct Diff: GitMLCommand {
         let b = try store.read(try store.resolve(second))
         let rows = RunDiff.compare(a, b).filter { !changed || $0.changed }
         if output.json {
-            print(JSONWriter.pretty(.object(["format": .int(1), "a": .string(a.id), "b": .string(b.id), "rows": .array(rows.map(\.json))])), terminator: "")
+            print(
+                JSONWriter.pretty(
+                    .object([
+                        "format": .int(1), "a": .string(a.id), "b": .string(b.id), "rows": .array(rows.map(\.json)),
+                    ])), terminator: "")
             return 0
         }
         var cells = [["", "", String(a.id.prefix(12)), String(b.id.prefix(12)), "DELTA"]]
@@ -147,7 +176,9 @@ struct Diff: GitMLCommand {
                 if let s = v.string, SHA256.isDigest(s) { return String(s.prefix(12)) }
                 return row.section == "metrics" ? formatNumber(v) : v.description
             }
-            let delta = row.delta.map { (d: Double) in (d > 0 ? "+" : "") + formatNumber(.double(d)) } ?? (row.changed ? "changed" : "")
+            let delta =
+                row.delta.map { (d: Double) in (d > 0 ? "+" : "") + formatNumber(.double(d)) }
+                ?? (row.changed ? "changed" : "")
             let line = [row.section, row.key, show(row.a), show(row.b), delta]
             cells.append(row.changed ? line.map { context.paint($0, "1") } : line)
         }
@@ -175,7 +206,9 @@ struct Verify: GitMLCommand {
     @OptionGroup var output: OutputOptions
     @Argument(help: "Runs to verify (default: the newest run).")
     var runs: [String] = []
-    @Option(help: ArgumentHelp("Check the promotions the commits in A..B add, as the pre-push hook does.", valueName: "A..B"))
+    @Option(
+        help: ArgumentHelp(
+            "Check the promotions the commits in A..B add, as the pre-push hook does.", valueName: "A..B"))
     var range: String?
     var wantsJSON: Bool { output.json }
 
@@ -199,8 +232,11 @@ struct Verify: GitMLCommand {
             for (id, findings) in all {
                 print("run \(id.prefix(12)):")
                 for finding in findings {
-                    let state = finding.isProblem ? context.paint(finding.state, "31") : context.paint(finding.state, "32")
-                    let detail = finding.detail.hasPrefix(finding.subject) ? String(finding.detail.dropFirst(finding.subject.count)) : ": " + finding.detail
+                    let state =
+                        finding.isProblem ? context.paint(finding.state, "31") : context.paint(finding.state, "32")
+                    let detail =
+                        finding.detail.hasPrefix(finding.subject)
+                        ? String(finding.detail.dropFirst(finding.subject.count)) : ": " + finding.detail
                     print("  \(state)  \(finding.subject)" + (finding.isProblem ? detail : ""))
                 }
             }
@@ -212,19 +248,24 @@ struct Verify: GitMLCommand {
     private func verifyRange(_ range: String, context: Context) throws -> Int32 {
         let parts = range.components(separatedBy: "..")
         guard parts.count == 2, !parts[1].isEmpty, !parts[1].hasPrefix(".") else {
-            throw LineageError.badArgument("\(range) is not a range", hint: "write it as A..B, for example origin/main..HEAD")
+            throw LineageError.badArgument(
+                "\(range) is not a range", hint: "write it as A..B, for example origin/main..HEAD")
         }
         let repository = try context.workspace(requireInitialized: false).repository
         let bases = parts[0].isEmpty ? [] : [try CommitTree(repository, revision: parts[0]).commit]
         let result = try PromotionCheck(repository: repository).check(new: parts[1], bases: bases)
         if output.json {
-            print(JSONWriter.pretty(.object([
-                "format": .int(1), "range": .string(range), "ok": .bool(result.blocked.isEmpty),
-                "promotions": .int(Int64(result.promotions)), "blocked": .array(result.blocked.map(\.json)),
-            ])), terminator: "")
+            print(
+                JSONWriter.pretty(
+                    .object([
+                        "format": .int(1), "range": .string(range), "ok": .bool(result.blocked.isEmpty),
+                        "promotions": .int(Int64(result.promotions)), "blocked": .array(result.blocked.map(\.json)),
+                    ])), terminator: "")
         } else {
             reportBlocked(result.blocked)
-            if result.blocked.isEmpty { print("\(range): \(result.promotions) promotion(s), all with passing gate evidence") }
+            if result.blocked.isEmpty {
+                print("\(range): \(result.promotions) promotion(s), all with passing gate evidence")
+            }
         }
         return result.blocked.isEmpty ? 0 : ExitStatus.checkFailed
     }
@@ -233,7 +274,8 @@ struct Verify: GitMLCommand {
 struct Fsck: GitMLCommand {
     static let configuration = CommandConfiguration(
         commandName: "fsck",
-        abstract: "Check every record, manifest, patch, stored object and registry file against its name, schema and references.",
+        abstract:
+            "Check every record, manifest, patch, stored object and registry file against its name, schema and references.",
         discussion: "Exits 1 when anything is corrupt, malformed or dangling.\n\nExample: git ml fsck")
 
     @OptionGroup var common: CommonOptions
@@ -247,10 +289,18 @@ struct Fsck: GitMLCommand {
         let (registry, registryChecked) = try RegistryFsck(workspace: workspace).check()
         let (problems, checked) = (lineage + registry, runsChecked + registryChecked)
         if output.json {
-            print(JSONWriter.pretty(.object(["format": .int(1), "checked": .int(Int64(checked)), "ok": .bool(problems.isEmpty), "problems": .array(problems.map(\.json))])), terminator: "")
+            print(
+                JSONWriter.pretty(
+                    .object([
+                        "format": .int(1), "checked": .int(Int64(checked)), "ok": .bool(problems.isEmpty),
+                        "problems": .array(problems.map(\.json)),
+                    ])), terminator: "")
         } else {
             for problem in problems { print("\(context.paint(problem.state, "31"))  \(problem.detail)") }
-            print(problems.isEmpty ? "fsck: \(checked) files checked, no problems" : "fsck: \(problems.count) problems in \(checked) files")
+            print(
+                problems.isEmpty
+                    ? "fsck: \(checked) files checked, no problems"
+                    : "fsck: \(problems.count) problems in \(checked) files")
         }
         return problems.isEmpty ? 0 : ExitStatus.checkFailed
     }

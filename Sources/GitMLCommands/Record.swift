@@ -4,19 +4,31 @@ import GitMLLineage
 
 /// Options shared by `snapshot` and `run`.
 struct RecordOptions: ParsableArguments {
-    @Option(name: .customLong("data"), help: ArgumentHelp("A data file or directory to hash (repeatable; default: data in config.yaml).", valueName: "path"))
+    @Option(
+        name: .customLong("data"),
+        help: ArgumentHelp(
+            "A data file or directory to hash (repeatable; default: data in config.yaml).", valueName: "path"))
     var data: [String] = []
-    @Option(name: .customLong("artifact"), help: ArgumentHelp("An output to hash and store (repeatable).", valueName: "path"))
+    @Option(
+        name: .customLong("artifact"),
+        help: ArgumentHelp("An output to hash and store (repeatable).", valueName: "path"))
     var artifacts: [String] = []
-    @Option(name: .customLong("param"), help: ArgumentHelp("A parameter (repeatable); params.yaml is read too.", valueName: "name=value"))
+    @Option(
+        name: .customLong("param"),
+        help: ArgumentHelp("A parameter (repeatable); params.yaml is read too.", valueName: "name=value"))
     var params: [String] = []
     @Option(name: .customLong("metric"), help: ArgumentHelp("A numeric metric (repeatable).", valueName: "name=value"))
     var metrics: [String] = []
-    @Option(name: .customLong("metrics-file"), help: ArgumentHelp("A JSON or YAML metrics file, DVC style (repeatable).", valueName: "path"))
+    @Option(
+        name: .customLong("metrics-file"),
+        help: ArgumentHelp("A JSON or YAML metrics file, DVC style (repeatable).", valueName: "path"))
     var metricsFiles: [String] = []
-    @Option(help: ArgumentHelp("The seed (0...4294967295), exported as GIT_ML_SEED and PYTHONHASHSEED.", valueName: "n"))
+    @Option(
+        help: ArgumentHelp("The seed (0...4294967295), exported as GIT_ML_SEED and PYTHONHASHSEED.", valueName: "n"))
     var seed: UInt32?
-    @Option(name: .customLong("profile"), help: ArgumentHelp("A CSV or JSON-lines table to profile for drift detection (repeatable).", valueName: "path"))
+    @Option(
+        name: .customLong("profile"),
+        help: ArgumentHelp("A CSV or JSON-lines table to profile for drift detection (repeatable).", valueName: "path"))
     var profiles: [String] = []
     @Option(name: .customLong("parent"), help: ArgumentHelp("A run this one builds on (repeatable).", valueName: "run"))
     var parents: [String] = []
@@ -41,12 +53,16 @@ struct RecordOptions: ParsableArguments {
 func describe(_ outcome: RecordOutcome, context: Context) -> [String] {
     let record = outcome.record
     let kind = record["kind"]?.string ?? "run"
-    var lines = ["recorded \(kind) \(context.paint(String(outcome.id.prefix(12)), "33")) (\(record["status"]?.string ?? ""))"]
+    var lines = [
+        "recorded \(kind) \(context.paint(String(outcome.id.prefix(12)), "33")) (\(record["status"]?.string ?? ""))"
+    ]
     let commit = record["git"]?["commit"]?.string.map { String($0.prefix(10)) } ?? "no commit yet"
     let dirty = record["git"]?["dirty"]?.bool == true ? ", work tree dirty: patch stored" : ""
     lines.append("  commit \(commit)\(dirty)")
     for item in record["data"]?.array ?? [] {
-        lines.append("  data \(item["path"]?.string ?? "") sha256:\(item["sha256"]?.string?.prefix(12) ?? "") (\(item["files"]?.description ?? "1") files)")
+        lines.append(
+            "  data \(item["path"]?.string ?? "") sha256:\(item["sha256"]?.string?.prefix(12) ?? "") (\(item["files"]?.description ?? "1") files)"
+        )
     }
     for item in record["artifacts"]?.array ?? [] {
         let digest = item["sha256"]?.string.map { "sha256:" + $0.prefix(12) } ?? "missing"
@@ -80,7 +96,8 @@ struct Snapshot: GitMLCommand {
 
     func execute() throws -> Int32 {
         let context = try Context(common, json: options.json)
-        let outcome = try Recorder(workspace: try context.workspace(), progress: context.progress).snapshot(options.request)
+        let outcome = try Recorder(workspace: try context.workspace(), progress: context.progress).snapshot(
+            options.request)
         print(options.json ? summaryJSON(outcome) : describe(outcome, context: context).joined(separator: "\n"))
         return 0
     }
@@ -88,7 +105,8 @@ struct Snapshot: GitMLCommand {
 
 struct Run: GitMLCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a command and record it: its code, data, environment, seed, params, metrics, artifacts and logs.",
+        abstract:
+            "Run a command and record it: its code, data, environment, seed, params, metrics, artifacts and logs.",
         discussion: """
             The command runs as a child process with GIT_ML_SEED and PYTHONHASHSEED set to the seed \
             (given with --seed, or drawn and recorded), GIT_ML_METRICS naming a file it may write metrics \
@@ -106,7 +124,8 @@ struct Run: GitMLCommand {
 
     func execute() throws -> Int32 {
         let context = try Context(common, json: options.json)
-        let outcome = try Recorder(workspace: try context.workspace(), progress: context.progress).run(options.request, command: command)
+        let outcome = try Recorder(workspace: try context.workspace(), progress: context.progress).run(
+            options.request, command: command)
         if options.json {
             print(summaryJSON(outcome))
         } else {

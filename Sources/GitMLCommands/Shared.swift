@@ -34,7 +34,8 @@ struct Context {
     }
 
     func workspace(requireInitialized: Bool = true) throws -> Workspace {
-        try Workspace(currentDirectory: currentDirectory, environment: environment, requireInitialized: requireInitialized)
+        try Workspace(
+            currentDirectory: currentDirectory, environment: environment, requireInitialized: requireInitialized)
     }
 
     var color: Bool { environment["NO_COLOR"] == nil && isatty(1) == 1 && environment["TERM"] != "dumb" }
@@ -47,7 +48,8 @@ struct Context {
         return { p in
             let mib = { (n: Int64) in String(format: "%.1f", Double(n) / 1_048_576) }
             let percent = p.bytesTotal > 0 ? Int(Double(p.bytesDone) * 100 / Double(p.bytesTotal)) : 100
-            var line = "\rhashing \(mib(p.bytesDone))/\(mib(p.bytesTotal)) MiB (\(percent)%), \(p.filesDone)/\(p.filesTotal) files"
+            var line =
+                "\rhashing \(mib(p.bytesDone))/\(mib(p.bytesTotal)) MiB (\(percent)%), \(p.filesDone)/\(p.filesTotal) files"
             if p.filesDone == p.filesTotal && p.bytesDone >= p.bytesTotal { line += "\n" }
             FileHandle.standardError.write(Data(line.utf8))
         }
@@ -109,7 +111,9 @@ func table(_ rows: [[String]]) -> String {
     var widths = [Int](repeating: 0, count: width)
     for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
     return rows.map { row in
-        row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-            .joined(separator: "  ")
+        row.enumerated().map { i, cell in
+            i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+        }
+        .joined(separator: "  ")
     }.joined(separator: "\n")
 }

@@ -64,7 +64,9 @@ public struct ProfileSummary: Sendable {
                 min: column["min"]?.number, max: column["max"]?.number,
                 sketch: column["sketch"].flatMap(QuantileSketch.init(json:)),
                 values: (column["values"]?.array ?? []).compactMap { pair in
-                    guard let value = pair.array?.first?.string, let count = pair.array?.last?.number else { return nil }
+                    guard let value = pair.array?.first?.string, let count = pair.array?.last?.number else {
+                        return nil
+                    }
                     return (value, count)
                 },
                 other: column["other"]?.number ?? 0)
@@ -79,23 +81,29 @@ public struct ProfileSummary: Sendable {
 /// Compares a current profile with a reference profile, column by column.
 public enum DriftDetector {
     public static func compare(
-        reference: ProfileSummary, current: ProfileSummary, thresholds: DriftThresholds = DriftThresholds(), columns only: Set<String> = []
+        reference: ProfileSummary, current: ProfileSummary, thresholds: DriftThresholds = DriftThresholds(),
+        columns only: Set<String> = []
     ) -> [ColumnDrift] {
         var results: [ColumnDrift] = []
         let currentByName = Dictionary(current.columns.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let referenceNames = Set(reference.columns.map(\.name))
         for ref in reference.columns where only.isEmpty || only.contains(ref.name) {
             guard let cur = currentByName[ref.name] else {
-                results.append(ColumnDrift(column: ref.name, kind: "removed", drifted: true, reasons: ["the column is gone"]))
+                results.append(
+                    ColumnDrift(column: ref.name, kind: "removed", drifted: true, reasons: ["the column is gone"]))
                 continue
             }
             guard ref.type == cur.type else {
-                results.append(ColumnDrift(column: ref.name, kind: "type changed", drifted: true, reasons: ["\(ref.type) in the reference, \(cur.type) now"]))
+                results.append(
+                    ColumnDrift(
+                        column: ref.name, kind: "type changed", drifted: true,
+                        reasons: ["\(ref.type) in the reference, \(cur.type) now"]))
                 continue
             }
             results.append(ref.type == "numeric" ? numeric(ref, cur, thresholds) : categorical(ref, cur, thresholds))
         }
-        for cur in current.columns where !referenceNames.contains(cur.name) && (only.isEmpty || only.contains(cur.name)) {
+        for cur in current.columns where !referenceNames.contains(cur.name) && (only.isEmpty || only.contains(cur.name))
+        {
             results.append(ColumnDrift(column: cur.name, kind: "added", drifted: true, reasons: ["a new column"]))
         }
         return results.sorted { $0.severity != $1.severity ? $0.severity > $1.severity : $0.column < $1.column }
@@ -105,7 +113,9 @@ public enum DriftDetector {
         (ref.count > 0 ? ref.missing / ref.count : 0, cur.count > 0 ? cur.missing / cur.count : 0)
     }
 
-    static func numeric(_ ref: ProfileSummary.Column, _ cur: ProfileSummary.Column, _ thresholds: DriftThresholds) -> ColumnDrift {
+    static func numeric(_ ref: ProfileSummary.Column, _ cur: ProfileSummary.Column, _ thresholds: DriftThresholds)
+        -> ColumnDrift
+    {
         var result = ColumnDrift(column: ref.name, kind: "numeric", drifted: false)
         let (missingRef, missingCur) = missingRates(ref, cur)
         result.statistics["missing_reference"] = missingRef
@@ -148,17 +158,32 @@ public enum DriftDetector {
         // cannot explain, so sketch error alone never reads as drift (with millions of rows it otherwise would).
         let p = Statistics.ksPValue(max(0, ks - a.rankError - b.rankError), Double(a.count), Double(b.count))
         result.statistics["ks_p"] = p
-        result.statistics["wasserstein"] = Statistics.wasserstein(wa.map { ($0.0, Double($0.1)) }, wb.map { ($0.0, Double($0.1)) })
+        result.statistics["wasserstein"] = Statistics.wasserstein(
+            wa.map { ($0.0, Double($0.1)) }, wb.map { ($0.0, Double($0.1)) })
         if let low = ref.min, let high = ref.max {
             let total = Double(b.count)
             let outside = wb.filter { $0.0 < low || $0.0 > high }.reduce(0.0) { $0 + Double($1.1) }
             result.statistics["out_of_range"] = outside / total
-            if outside > 0 { result.reasons.append("\(NumberText.percent(outside / total)) of values outside the training range [\(NumberText.format(low, significant: 4)), \(NumberText.format(high, significant: 4))]") }
+            if outside > 0 {
+                result.reasons.append(
+                    "\(NumberText.percent(outside / total)) of values outside the training range [\(NumberText.format(low, significant: 4)), \(NumberText.format(high, significant: 4))]"
+                )
+            }
         }
-        if psi > thresholds.psi { result.reasons.append("PSI \(NumberText.format(psi, significant: 4)) > \(NumberText.format(thresholds.psi, significant: 4))") }
-        if p < thresholds.pValue { result.reasons.append("KS p \(NumberText.format(p, significant: 4)) < \(NumberText.format(thresholds.pValue, significant: 4))") }
+        if psi > thresholds.psi {
+            result.reasons.append(
+                "PSI \(NumberText.format(psi, significant: 4)) > \(NumberText.format(thresholds.psi, significant: 4))")
+        }
+        if p < thresholds.pValue {
+            result.reasons.append(
+                "KS p \(NumberText.format(p, significant: 4)) < \(NumberText.format(thresholds.pValue, significant: 4))"
+            )
+        }
         result.drifted = psi > thresholds.psi || p < thresholds.pValue
-        if abs(missingCur - missingRef) > 0.05 { result.reasons.append("missing values \(NumberText.percent(missingRef)) -> \(NumberText.percent(missingCur))") }
+        if abs(missingCur - missingRef) > 0.05 {
+            result.reasons.append(
+                "missing values \(NumberText.percent(missingRef)) -> \(NumberText.percent(missingCur))")
+        }
         return result
     }
 
@@ -180,7 +205,9 @@ public enum DriftDetector {
         return d
     }
 
-    static func categorical(_ ref: ProfileSummary.Column, _ cur: ProfileSummary.Column, _ thresholds: DriftThresholds) -> ColumnDrift {
+    static func categorical(_ ref: ProfileSummary.Column, _ cur: ProfileSummary.Column, _ thresholds: DriftThresholds)
+        -> ColumnDrift
+    {
         var result = ColumnDrift(column: ref.name, kind: "categorical", drifted: false)
         let (missingRef, missingCur) = missingRates(ref, cur)
         result.statistics["missing_reference"] = missingRef
@@ -199,7 +226,9 @@ public enum DriftDetector {
         }
         let sr = max(reference.reduce(0, +), 1)
         let sc = max(current.reduce(0, +), 1)
-        result.bins = labels.indices.map { (labels[$0], reference[$0] / sr, current[$0] / sc) }.filter { $0.1 > 0 || $0.2 > 0 }
+        result.bins = labels.indices.map { (labels[$0], reference[$0] / sr, current[$0] / sc) }.filter {
+            $0.1 > 0 || $0.2 > 0
+        }
         let psi = Statistics.psi(reference: reference, current: current)
         result.statistics["psi"] = psi
         result.statistics["jensen_shannon"] = Statistics.jensenShannon(reference, current)
@@ -207,11 +236,23 @@ public enum DriftDetector {
         let (chi2, p) = Statistics.chiSquared(observed: kept.map { current[$0] }, expected: kept.map { reference[$0] })
         result.statistics["chi2"] = chi2
         result.statistics["chi2_p"] = p
-        if psi > thresholds.psi { result.reasons.append("PSI \(NumberText.format(psi, significant: 4)) > \(NumberText.format(thresholds.psi, significant: 4))") }
-        if p < thresholds.pValue { result.reasons.append("chi-squared p \(NumberText.format(p, significant: 4)) < \(NumberText.format(thresholds.pValue, significant: 4))") }
-        if !result.newCategories.isEmpty { result.reasons.append("new categories: \(result.newCategories.prefix(5).joined(separator: ", "))") }
+        if psi > thresholds.psi {
+            result.reasons.append(
+                "PSI \(NumberText.format(psi, significant: 4)) > \(NumberText.format(thresholds.psi, significant: 4))")
+        }
+        if p < thresholds.pValue {
+            result.reasons.append(
+                "chi-squared p \(NumberText.format(p, significant: 4)) < \(NumberText.format(thresholds.pValue, significant: 4))"
+            )
+        }
+        if !result.newCategories.isEmpty {
+            result.reasons.append("new categories: \(result.newCategories.prefix(5).joined(separator: ", "))")
+        }
         result.drifted = psi > thresholds.psi || p < thresholds.pValue || !result.newCategories.isEmpty
-        if abs(missingCur - missingRef) > 0.05 { result.reasons.append("missing values \(NumberText.percent(missingRef)) -> \(NumberText.percent(missingCur))") }
+        if abs(missingCur - missingRef) > 0.05 {
+            result.reasons.append(
+                "missing values \(NumberText.percent(missingRef)) -> \(NumberText.percent(missingCur))")
+        }
         return result
     }
 }

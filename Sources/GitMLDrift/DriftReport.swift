@@ -5,7 +5,10 @@ import GitMLMarkdown
 /// The ways a drift result is shown: a terminal table, Markdown for PRs, JSON for machines, CSV for sheets, and
 /// the SVG histograms the HTML report embeds.
 public enum DriftReport {
-    static let statisticOrder = ["psi", "ks", "ks_p", "chi2", "chi2_p", "jensen_shannon", "wasserstein", "out_of_range", "missing_reference", "missing_current"]
+    static let statisticOrder = [
+        "psi", "ks", "ks_p", "chi2", "chi2_p", "jensen_shannon", "wasserstein", "out_of_range", "missing_reference",
+        "missing_current",
+    ]
 
     static func value(_ drift: ColumnDrift, _ name: String) -> String {
         drift.statistics[name].map({ NumberText.format($0, significant: 4) }) ?? "-"
@@ -17,8 +20,10 @@ public enum DriftReport {
     static func rows(_ results: [ColumnDrift]) -> [[String]] {
         results.map { drift in
             let test = drift.kind == "numeric" ? value(drift, "ks_p") : value(drift, "chi2_p")
-            return [drift.column, drift.kind, verdict(drift), value(drift, "psi"), test, value(drift, "jensen_shannon"),
-                    drift.reasons.joined(separator: "; ")]
+            return [
+                drift.column, drift.kind, verdict(drift), value(drift, "psi"), test, value(drift, "jensen_shannon"),
+                drift.reasons.joined(separator: "; "),
+            ]
         }
     }
 
@@ -30,8 +35,10 @@ public enum DriftReport {
         var widths = [Int](repeating: 0, count: header.count)
         for row in all { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
         let lines = all.map { row in
-            row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ")
+            row.enumerated().map { i, cell in
+                i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            }
+            .joined(separator: "  ")
         }
         let drifted = results.filter(\.drifted).count
         return "\(title)\n" + lines.joined(separator: "\n") + "\n\(drifted) of \(results.count) columns drifted\n"
@@ -41,27 +48,33 @@ public enum DriftReport {
     public static func markdown(_ results: [ColumnDrift], title: String) -> String {
         let cell = Markdown.escape
         let drifted = results.filter(\.drifted).count
-        var lines = ["## \(cell(title))", "", "**\(drifted) of \(results.count) columns drifted.**", "",
-                     "| " + ["column", "kind", "result", "PSI", "p-value", "Jensen-Shannon", "why"].joined(separator: " | ") + " |",
-                     "|---|---|---|---|---|---|---|"]
+        var lines = [
+            "## \(cell(title))", "", "**\(drifted) of \(results.count) columns drifted.**", "",
+            "| " + ["column", "kind", "result", "PSI", "p-value", "Jensen-Shannon", "why"].joined(separator: " | ")
+                + " |",
+            "|---|---|---|---|---|---|---|",
+        ]
         lines += rows(results).map { "| " + $0.map(cell).joined(separator: " | ") + " |" }
         return lines.joined(separator: "\n") + "\n"
     }
 
     /// One object per column with every statistic.
-    public static func json(_ results: [ColumnDrift], reference: String, current: String, thresholds: DriftThresholds) -> JSONValue {
+    public static func json(_ results: [ColumnDrift], reference: String, current: String, thresholds: DriftThresholds)
+        -> JSONValue
+    {
         .object([
             "format": .int(1), "reference": .string(reference), "current": .string(current),
             "thresholds": .object(["psi": .double(thresholds.psi), "p_value": .double(thresholds.pValue)]),
             "drifted": .int(Int64(results.filter(\.drifted).count)),
-            "columns": .array(results.map { drift in
-                .object([
-                    "column": .string(drift.column), "kind": .string(drift.kind), "drifted": .bool(drift.drifted),
-                    "statistics": .object(drift.statistics.mapValues(JSONValue.double)),
-                    "new_categories": .array(drift.newCategories.map(JSONValue.string)),
-                    "reasons": .array(drift.reasons.map(JSONValue.string)),
-                ])
-            }),
+            "columns": .array(
+                results.map { drift in
+                    .object([
+                        "column": .string(drift.column), "kind": .string(drift.kind), "drifted": .bool(drift.drifted),
+                        "statistics": .object(drift.statistics.mapValues(JSONValue.double)),
+                        "new_categories": .array(drift.newCategories.map(JSONValue.string)),
+                        "reasons": .array(drift.reasons.map(JSONValue.string)),
+                    ])
+                }),
         ])
     }
 
@@ -71,12 +84,18 @@ public enum DriftReport {
         func cell(_ text: String) -> String {
             var text = text
             if let first = text.first, "=+-@\t\r".contains(first), Double(text) == nil { text = "'" + text }
-            if text.contains(where: { ",\"\n\r".contains($0) }) { text = "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+            if text.contains(where: { ",\"\n\r".contains($0) }) {
+                text = "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+            }
             return text
         }
-        var lines = [(["column", "kind", "drifted"] + statisticOrder + ["new_categories", "reasons"]).joined(separator: ",")]
+        var lines = [
+            (["column", "kind", "drifted"] + statisticOrder + ["new_categories", "reasons"]).joined(separator: ",")
+        ]
         for drift in results {
-            let fields = [drift.column, drift.kind, drift.drifted ? "true" : "false"] + statisticOrder.map { drift.statistics[$0].map { String($0) } ?? "" }
+            let fields =
+                [drift.column, drift.kind, drift.drifted ? "true" : "false"]
+                + statisticOrder.map { drift.statistics[$0].map { String($0) } ?? "" }
                 + [drift.newCategories.joined(separator: " "), drift.reasons.joined(separator: "; ")]
             lines.append(fields.map(cell).joined(separator: ","))
         }
@@ -91,16 +110,24 @@ public enum DriftReport {
         let height = 140
         let top = bins.map { max($0.reference, $0.current) }.max() ?? 1
         let escape = Markdown.escapeHTML
-        var parts = ["<figure><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" role=\"img\" aria-label=\"\(escape(drift.column)): reference and current distribution\">"]
+        var parts = [
+            "<figure><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" role=\"img\" aria-label=\"\(escape(drift.column)): reference and current distribution\">"
+        ]
         for (i, bin) in bins.enumerated() {
             let x = 20 + i * 24
             let hr = Int((bin.reference / max(top, 1e-12)) * 100)
             let hc = Int((bin.current / max(top, 1e-12)) * 100)
-            parts.append("<rect x=\"\(x)\" y=\"\(110 - hr)\" width=\"10\" height=\"\(hr)\" fill=\"#8c959f\"><title>\(escape(bin.label)) reference \(NumberText.percent(bin.reference))</title></rect>")
-            parts.append("<rect x=\"\(x + 10)\" y=\"\(110 - hc)\" width=\"10\" height=\"\(hc)\" fill=\"\(drift.drifted ? "#cf222e" : "#1f6feb")\"><title>\(escape(bin.label)) current \(NumberText.percent(bin.current))</title></rect>")
+            parts.append(
+                "<rect x=\"\(x)\" y=\"\(110 - hr)\" width=\"10\" height=\"\(hr)\" fill=\"#8c959f\"><title>\(escape(bin.label)) reference \(NumberText.percent(bin.reference))</title></rect>"
+            )
+            parts.append(
+                "<rect x=\"\(x + 10)\" y=\"\(110 - hc)\" width=\"10\" height=\"\(hc)\" fill=\"\(drift.drifted ? "#cf222e" : "#1f6feb")\"><title>\(escape(bin.label)) current \(NumberText.percent(bin.current))</title></rect>"
+            )
         }
-        parts.append("<line x1=\"16\" y1=\"110\" x2=\"\(width - 16)\" y2=\"110\" stroke=\"currentColor\" stroke-width=\"1\"/>")
-        parts.append("<text x=\"20\" y=\"130\" font-size=\"11\" fill=\"currentColor\">grey: reference, colour: current</text>")
+        parts.append(
+            "<line x1=\"16\" y1=\"110\" x2=\"\(width - 16)\" y2=\"110\" stroke=\"currentColor\" stroke-width=\"1\"/>")
+        parts.append(
+            "<text x=\"20\" y=\"130\" font-size=\"11\" fill=\"currentColor\">grey: reference, colour: current</text>")
         parts.append("</svg><figcaption>\(escape(drift.column))</figcaption></figure>")
         return parts.joined(separator: "\n")
     }

@@ -68,7 +68,10 @@ public struct ColumnProfile: Sendable {
             object["mean"] = .double(mean)
             object["std"] = .double(std)
             object["sketch"] = sketch.json
-            object["histogram"] = .object(["edges": .array(edges.map(JSONValue.double)), "counts": .array(counts.map(JSONValue.int)), "estimated": .bool(true)])
+            object["histogram"] = .object([
+                "edges": .array(edges.map(JSONValue.double)), "counts": .array(counts.map(JSONValue.int)),
+                "estimated": .bool(true),
+            ])
         } else {
             let (values, other) = frequencies.top(100)
             object["values"] = .array(values.map { .array([.string($0.0), .int($0.1)]) })
@@ -91,17 +94,22 @@ public struct Profile: Sendable {
 
     /// Pretty JSON, keys sorted: the same table gives the same bytes.
     public var bytes: [UInt8] {
-        Array(JSONWriter.pretty(.object([
-            "schema_version": .int(Self.schemaVersion), "name": .string(name), "source": .string(source), "rows": .int(rows),
-            "target": target.map(JSONValue.string) ?? .null, "columns": .array(columns.map(\.json)),
-        ])).utf8)
+        Array(
+            JSONWriter.pretty(
+                .object([
+                    "schema_version": .int(Self.schemaVersion), "name": .string(name), "source": .string(source),
+                    "rows": .int(rows),
+                    "target": target.map(JSONValue.string) ?? .null, "columns": .array(columns.map(\.json)),
+                ])
+            ).utf8)
     }
 }
 
 /// Builds profiles from CSV and JSON-lines files.
 public enum ProfileBuilder {
     /// Empty, NA, N/A, null, None and NaN mean "no value" (packed into an integer for a quick lookup).
-    static let missingMarkers: Set<UInt32> = Set(["NA", "N/A", "na", "n/a", "null", "NULL", "None", "nan", "NaN", "NAN"].map { pack(Array($0.utf8)[...]) })
+    static let missingMarkers: Set<UInt32> = Set(
+        ["NA", "N/A", "na", "n/a", "null", "NULL", "None", "nan", "NaN", "NAN"].map { pack(Array($0.utf8)[...]) })
 
     static func pack(_ bytes: ArraySlice<UInt8>) -> UInt32 {
         bytes.reduce(UInt32(bytes.count)) { ($0 << 8) | UInt32($1) }
@@ -110,7 +118,8 @@ public enum ProfileBuilder {
     /// Reads `path` once. Column types are inferred from the first `sampleRows` rows (numeric when every present
     /// value there is a number) unless listed in `categorical`; later values that do not fit count as invalid.
     public static func build(
-        path: String, source: String, name: String, categorical: Set<String> = [], target: String? = nil, sampleRows: Int = 1000
+        path: String, source: String, name: String, categorical: Set<String> = [], target: String? = nil,
+        sampleRows: Int = 1000
     ) throws -> Profile {
         let reader = try TableReader(path: path, name: source)
         var sample: [TableRow] = []
@@ -149,9 +158,12 @@ public enum ProfileBuilder {
                         columns[i].invalid += 1
                     }
                 } else {
-                    let text = row.bytes.withUnsafeBufferPointer { String(validating: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self) }
+                    let text = row.bytes.withUnsafeBufferPointer {
+                        String(validating: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self)
+                    }
                     guard let text else {
-                        throw TableError(file: source, row: reader.row, detail: "column \(columns[i].name) is not UTF-8 text")
+                        throw TableError(
+                            file: source, row: reader.row, detail: "column \(columns[i].name) is not UTF-8 text")
                     }
                     columns[i].frequencies.add(text)
                 }
@@ -213,7 +225,8 @@ public enum ProfileBuilder {
         guard !range.isEmpty, range.count < 64, bytes[range.lowerBound] != 0x20 else { return nil }
         if let fast = fastDecimal(bytes, range) { return fast }
         return bytes.withUnsafeBufferPointer { buffer -> Double? in
-            let start = UnsafeRawPointer(buffer.baseAddress! + range.lowerBound).assumingMemoryBound(to: CChar.self)
+            guard let base = buffer.baseAddress else { return nil }
+            let start = UnsafeRawPointer(base + range.lowerBound).assumingMemoryBound(to: CChar.self)
             var end: UnsafeMutablePointer<CChar>?
             let value = strtod(start, &end)
             guard let end, UnsafePointer(end) == start + range.count else { return nil }

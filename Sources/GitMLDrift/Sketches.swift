@@ -56,8 +56,9 @@ public struct QuantileSketch: Sendable, Equatable {
                 levels[h].sort()
                 coin = coin &* 6364136223846793005 &+ 1442695040888963407 &+ UInt64(levels[h].count)
                 let offset = Int((coin >> 33) & 1)
-                let survivors = stride(from: offset, to: levels[h].count - (levels[h].count % 2 == 1 ? 1 : 0), by: 2).map { levels[h][$0] }
-                let leftover: [Double] = levels[h].count % 2 == 1 ? [levels[h].last!] : []
+                let survivors = stride(from: offset, to: levels[h].count - (levels[h].count % 2 == 1 ? 1 : 0), by: 2)
+                    .map { levels[h][$0] }
+                let leftover: [Double] = levels[h].count % 2 == 1 ? levels[h].suffix(1) : []
                 levels[h + 1] += survivors
                 levels[h] = leftover
             }

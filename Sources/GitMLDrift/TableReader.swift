@@ -75,14 +75,22 @@ public final class TableReader {
         self.format = format ?? (path.hasSuffix(".jsonl") || path.hasSuffix(".ndjson") ? .jsonLines : .csv)
         self.maxRow = maxRow
         fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw TableError(file: name, row: 0, detail: "cannot open: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw TableError(file: name, row: 0, detail: "cannot open: \(String(cString: strerror(errno)))")
+        }
         try fill()
-        if end - start >= 3 && buffer[start] == 0xEF && buffer[start + 1] == 0xBB && buffer[start + 2] == 0xBF { start += 3 }
+        if end - start >= 3 && buffer[start] == 0xEF && buffer[start + 1] == 0xBB && buffer[start + 2] == 0xBF {
+            start += 3
+        }
         if self.format == .csv {
             var header = TableRow()
-            guard try nextCSVRecord(into: &header) else { throw TableError(file: name, row: 1, detail: "the file is empty: a CSV needs a header row") }
+            guard try nextCSVRecord(into: &header) else {
+                throw TableError(file: name, row: 1, detail: "the file is empty: a CSV needs a header row")
+            }
             columns = try (0..<header.count).map { i in
-                guard let text = String(validating: header.field(i), as: UTF8.self) else { throw TableError(file: name, row: 1, detail: "column \(i + 1)'s name is not UTF-8") }
+                guard let text = String(validating: header.field(i), as: UTF8.self) else {
+                    throw TableError(file: name, row: 1, detail: "column \(i + 1)'s name is not UTF-8")
+                }
                 return text
             }
             for (i, column) in columns.enumerated() where columnIndex[column] == nil { columnIndex[column] = i }
@@ -107,7 +115,9 @@ public final class TableReader {
                 guard try nextCSVRecord(into: &row) else { return false }
                 if row.count == 1 && row.ends[0] == 0 && columns.count > 1 { continue }  // a blank line
                 guard row.count <= columns.count else {
-                    throw TableError(file: name, row: self.row, detail: "\(row.count) fields, but the header names \(columns.count) columns")
+                    throw TableError(
+                        file: name, row: self.row,
+                        detail: "\(row.count) fields, but the header names \(columns.count) columns")
                 }
                 return true
             }
@@ -115,10 +125,14 @@ public final class TableReader {
             while let line = try nextLine() {
                 if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
                 let value: JSONValue
-                do { value = try JSONParser.parse(line, source: "\(name) row \(self.row)") } catch let error as GitMLError {
+                do { value = try JSONParser.parse(line, source: "\(name) row \(self.row)") } catch let error
+                    as GitMLError
+                {
                     throw TableError(file: name, row: self.row, detail: error.message)
                 }
-                guard case .object(let members) = value else { throw TableError(file: name, row: self.row, detail: "a JSON line must be an object") }
+                guard case .object(let members) = value else {
+                    throw TableError(file: name, row: self.row, detail: "a JSON line must be an object")
+                }
                 for key in members.keys.sorted() where columnIndex[key] == nil {
                     columnIndex[key] = columns.count
                     columns.append(key)
@@ -148,14 +162,15 @@ public final class TableReader {
 
     private func fill() throws {
         if start > 0 {
-            buffer.withUnsafeMutableBytes { raw in
-                _ = memmove(raw.baseAddress!, raw.baseAddress! + start, end - start)
-            }
+            buffer.replaceSubrange(0..<(end - start), with: buffer[start..<end])
             end -= start
             start = 0
         }
         while !atEOF && end < buffer.count {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + end, $0.count - end) }
+            let n = buffer.withUnsafeMutableBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                return read(fd, base + end, raw.count - end)
+            }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw TableError(file: name, row: row, detail: "read failed: \(String(cString: strerror(errno)))")
@@ -178,7 +193,11 @@ public final class TableReader {
             if start == end {
                 try fill()
                 if start == end {
-                    if inQuotes { throw TableError(file: name, row: self.row, detail: "a quoted field is not closed before the end of the file") }
+                    if inQuotes {
+                        throw TableError(
+                            file: name, row: self.row, detail: "a quoted field is not closed before the end of the file"
+                        )
+                    }
                     row.endField()
                     return true
                 }
@@ -193,7 +212,10 @@ public final class TableReader {
                 row.bytes += buffer[start..<run]
                 size += run - start
                 start = run
-                if size > maxRow { throw TableError(file: name, row: self.row, detail: "longer than \(maxRow >> 20) MiB; is this really a CSV?") }
+                if size > maxRow {
+                    throw TableError(
+                        file: name, row: self.row, detail: "longer than \(maxRow >> 20) MiB; is this really a CSV?")
+                }
                 guard start < end else { continue }
                 start += 1  // the quote
                 if start == end { try fill() }
@@ -217,7 +239,10 @@ public final class TableReader {
             row.bytes += buffer[start..<run]
             size += run - start + 1
             start = run
-            if size > maxRow { throw TableError(file: name, row: self.row, detail: "longer than \(maxRow >> 20) MiB; is this really a CSV?") }
+            if size > maxRow {
+                throw TableError(
+                    file: name, row: self.row, detail: "longer than \(maxRow >> 20) MiB; is this really a CSV?")
+            }
             guard start < end else { continue }
             let byte = buffer[start]
             start += 1
@@ -255,12 +280,16 @@ public final class TableReader {
             if let newline = buffer[start..<end].firstIndex(of: 0x0A) {
                 line += buffer[start..<newline]
                 start = newline + 1
-                guard line.count <= maxRow else { throw TableError(file: name, row: row, detail: "longer than \(maxRow >> 20) MiB") }
+                guard line.count <= maxRow else {
+                    throw TableError(file: name, row: row, detail: "longer than \(maxRow >> 20) MiB")
+                }
                 return line
             }
             line += buffer[start..<end]
             start = end
-            guard line.count <= maxRow else { throw TableError(file: name, row: row, detail: "longer than \(maxRow >> 20) MiB") }
+            guard line.count <= maxRow else {
+                throw TableError(file: name, row: row, detail: "longer than \(maxRow >> 20) MiB")
+            }
         }
     }
 }

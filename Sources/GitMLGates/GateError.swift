@@ -19,8 +19,11 @@ public enum GateError: GitMLError {
 
     public var hint: String {
         switch self {
-        case .malformedSpec: return "fix the entry (docs/registry.md#gates lists the checks), then run git ml gate check again"
-        case .missingRun: return "restore the run record from git (git checkout -- .mlops/runs), or register a version from a run that is here"
+        case .malformedSpec:
+            return "fix the entry (docs/registry.md#gates lists the checks), then run git ml gate check again"
+        case .missingRun:
+            return
+                "restore the run record from git (git checkout -- .mlops/runs), or register a version from a run that is here"
         case .blocked: return "run the commands listed above, commit .mlops, and push again"
         case .hookNotOurs: return "remove or edit it yourself"
         }

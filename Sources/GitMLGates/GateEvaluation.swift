@@ -48,92 +48,154 @@ public enum GateEvaluation {
         switch check {
         case .threshold(let kind, let metric, let min, let max, let minSamples):
             let label = "\(kind) \(metric)"
-            let bounds = [min.map { ">= \(NumberText.format($0))" }, max.map { "<= \(NumberText.format($0))" }].compactMap { $0 }.joined(separator: ", ")
+            let bounds = [min.map { ">= \(NumberText.format($0))" }, max.map { "<= \(NumberText.format($0))" }]
+                .compactMap { $0 }.joined(separator: ", ")
             guard let value = metrics[metric]?.number else {
                 return [missingMetric(label, metric, bounds, metrics)]
             }
             let passed = value.isFinite && (min.map { value >= $0 } ?? true) && (max.map { value <= $0 } ?? true)
-            var rows = [GateRow(check: label, observed: NumberText.format(value), threshold: bounds, passed: passed,
-                                detail: passed ? "within bounds" : "\(metric) is \(NumberText.format(value)), outside \(bounds)")]
+            var rows = [
+                GateRow(
+                    check: label, observed: NumberText.format(value), threshold: bounds, passed: passed,
+                    detail: passed ? "within bounds" : "\(metric) is \(NumberText.format(value)), outside \(bounds)")
+            ]
             if let minSamples, let slice = metric.split(separator: "@", maxSplits: 1).dropFirst().first {
                 // The slice's size, when the record carries one (n@, count@ or samples@ the same slice).
                 if let size = ["n", "count", "samples"].lazy.compactMap({ metrics["\($0)@\(slice)"]?.number }).first {
                     let ok = size >= minSamples
-                    rows.append(GateRow(check: "slice size \(slice)", observed: NumberText.format(size), threshold: ">= \(NumberText.format(minSamples))",
-                                        passed: ok, detail: ok ? "enough samples" : "slice \(slice) has only \(NumberText.format(size)) samples"))
+                    rows.append(
+                        GateRow(
+                            check: "slice size \(slice)", observed: NumberText.format(size),
+                            threshold: ">= \(NumberText.format(minSamples))",
+                            passed: ok,
+                            detail: ok ? "enough samples" : "slice \(slice) has only \(NumberText.format(size)) samples"
+                        ))
                 }
             }
             return rows
         case .regression(let metric, let maxDrop, let maxDropPercent, let lowerIsBetter):
             let label = "regression \(metric)"
-            let limits = [maxDrop.map { "drop <= \(NumberText.format($0))" }, maxDropPercent.map { "drop <= \(NumberText.format($0))%" }]
-                .compactMap { $0 }.joined(separator: ", ")
+            let limits = [
+                maxDrop.map { "drop <= \(NumberText.format($0))" },
+                maxDropPercent.map { "drop <= \(NumberText.format($0))%" },
+            ]
+            .compactMap { $0 }.joined(separator: ", ")
             guard let value = metrics[metric]?.number else { return [missingMetric(label, metric, limits, metrics)] }
             guard let champion = inputs.champion else {
-                return [GateRow(check: label, observed: NumberText.format(value), threshold: limits, passed: true,
-                                detail: "no champion in production to compare with")]
+                return [
+                    GateRow(
+                        check: label, observed: NumberText.format(value), threshold: limits, passed: true,
+                        detail: "no champion in production to compare with")
+                ]
             }
             guard let old = champion["metrics"]?[metric]?.number else {
-                return [GateRow(check: label, observed: NumberText.format(value), threshold: limits, passed: false,
-                                detail: "the champion (\(inputs.championLabel)) recorded no \(metric) to compare with")]
+                return [
+                    GateRow(
+                        check: label, observed: NumberText.format(value), threshold: limits, passed: false,
+                        detail: "the champion (\(inputs.championLabel)) recorded no \(metric) to compare with")
+                ]
             }
             let drop = lowerIsBetter ? value - old : old - value
             let percent = old == 0 ? (drop > 0 ? Double.infinity : 0) : drop / abs(old) * 100
             let passed = (maxDrop.map { drop <= $0 } ?? true) && (maxDropPercent.map { percent <= $0 } ?? true)
-            return [GateRow(check: label, observed: "\(NumberText.format(value)) vs \(NumberText.format(old))", threshold: limits, passed: passed,
-                            detail: passed ? "no worse than \(inputs.championLabel) beyond the margin"
-                                : "\(metric) is \(NumberText.format(drop)) (\(NumberText.format(percent))%) worse than \(inputs.championLabel)")]
+            return [
+                GateRow(
+                    check: label, observed: "\(NumberText.format(value)) vs \(NumberText.format(old))",
+                    threshold: limits, passed: passed,
+                    detail: passed
+                        ? "no worse than \(inputs.championLabel) beyond the margin"
+                        : "\(metric) is \(NumberText.format(drop)) (\(NumberText.format(percent))%) worse than \(inputs.championLabel)"
+                )
+            ]
         case .schema:
             let mine = inputs.candidate["schema"]
             let theirs = inputs.champion?["schema"]
             guard let champion = inputs.champion else {
-                return [GateRow(check: "schema", observed: mine == nil ? "none" : "recorded", threshold: "= champion",
-                                passed: true, detail: "no champion in production to compare with")]
+                return [
+                    GateRow(
+                        check: "schema", observed: mine == nil ? "none" : "recorded", threshold: "= champion",
+                        passed: true, detail: "no champion in production to compare with")
+                ]
             }
             _ = champion
             if mine == theirs {
-                return [GateRow(check: "schema", observed: mine == nil ? "none" : "same", threshold: "= champion", passed: true,
-                                detail: mine == nil ? "neither run recorded an input schema" : "same columns and types as \(inputs.championLabel)")]
+                return [
+                    GateRow(
+                        check: "schema", observed: mine == nil ? "none" : "same", threshold: "= champion", passed: true,
+                        detail: mine == nil
+                            ? "neither run recorded an input schema"
+                            : "same columns and types as \(inputs.championLabel)")
+                ]
             }
-            return [GateRow(check: "schema", observed: "differs", threshold: "= champion", passed: false,
-                            detail: schemaDifferences(mine, theirs))]
+            return [
+                GateRow(
+                    check: "schema", observed: "differs", threshold: "= champion", passed: false,
+                    detail: schemaDifferences(mine, theirs))
+            ]
         case .lineage:
             let dirty = inputs.candidate["git"]?["dirty"]?.bool != false
             let seeded = (inputs.candidate["seed"] ?? .null) != .null
             return [
-                GateRow(check: "lineage clean commit", observed: dirty ? "dirty" : "clean", threshold: "clean", passed: !dirty,
-                        detail: dirty ? "the run was recorded from a work tree with uncommitted changes" : "recorded at a clean commit"),
-                GateRow(check: "lineage seed", observed: seeded ? "recorded" : "none", threshold: "recorded", passed: seeded,
-                        detail: seeded ? "seed recorded" : "the run recorded no seed: use git ml run --seed"),
-                GateRow(check: "lineage verify", observed: inputs.lineageProblems.isEmpty ? "ok" : "\(inputs.lineageProblems.count) problem(s)",
-                        threshold: "all verify", passed: inputs.lineageProblems.isEmpty,
-                        detail: inputs.lineageProblems.isEmpty ? "data and artifacts match the record"
-                            : inputs.lineageProblems.prefix(5).joined(separator: "; ")),
+                GateRow(
+                    check: "lineage clean commit", observed: dirty ? "dirty" : "clean", threshold: "clean",
+                    passed: !dirty,
+                    detail: dirty
+                        ? "the run was recorded from a work tree with uncommitted changes"
+                        : "recorded at a clean commit"),
+                GateRow(
+                    check: "lineage seed", observed: seeded ? "recorded" : "none", threshold: "recorded",
+                    passed: seeded,
+                    detail: seeded ? "seed recorded" : "the run recorded no seed: use git ml run --seed"),
+                GateRow(
+                    check: "lineage verify",
+                    observed: inputs.lineageProblems.isEmpty ? "ok" : "\(inputs.lineageProblems.count) problem(s)",
+                    threshold: "all verify", passed: inputs.lineageProblems.isEmpty,
+                    detail: inputs.lineageProblems.isEmpty
+                        ? "data and artifacts match the record"
+                        : inputs.lineageProblems.prefix(5).joined(separator: "; ")),
             ]
         case .card:
             guard let problems = inputs.cardProblems else {
-                return [GateRow(check: "card", observed: "not examined", threshold: "fresh and complete", passed: false,
-                                detail: "the card could not be examined")]
+                return [
+                    GateRow(
+                        check: "card", observed: "not examined", threshold: "fresh and complete", passed: false,
+                        detail: "the card could not be examined")
+                ]
             }
-            return [GateRow(check: "card", observed: problems.isEmpty ? "fresh and complete" : "\(problems.count) problem(s)",
-                            threshold: "fresh and complete", passed: problems.isEmpty,
-                            detail: problems.isEmpty ? "the committed card is complete and current" : problems.joined(separator: "; "))]
+            return [
+                GateRow(
+                    check: "card", observed: problems.isEmpty ? "fresh and complete" : "\(problems.count) problem(s)",
+                    threshold: "fresh and complete", passed: problems.isEmpty,
+                    detail: problems.isEmpty
+                        ? "the committed card is complete and current" : problems.joined(separator: "; "))
+            ]
         case .approvals(let count, let distinctFromOwner):
             let owner = inputs.candidate["owner"]?["email"]?.string ?? ""
-            let valid = Approvals.valid(inputs.approvals, allowed: inputs.allowedApprovers, owner: owner, distinctFromOwner: distinctFromOwner)
+            let valid = Approvals.valid(
+                inputs.approvals, allowed: inputs.allowedApprovers, owner: owner, distinctFromOwner: distinctFromOwner)
             let passed = valid.count >= count
-            return [GateRow(check: "approvals", observed: valid.isEmpty ? "0" : "\(valid.count) (\(valid.joined(separator: ", ")))",
-                            threshold: ">= \(count)", passed: passed,
-                            detail: passed ? "approved" : "needs \(count - valid.count) more approval(s)"
-                                + (distinctFromOwner ? " from someone other than \(owner)" : "")
-                                + (inputs.allowedApprovers.isEmpty ? "" : " among \(inputs.allowedApprovers.joined(separator: ", "))"))]
+            return [
+                GateRow(
+                    check: "approvals",
+                    observed: valid.isEmpty ? "0" : "\(valid.count) (\(valid.joined(separator: ", ")))",
+                    threshold: ">= \(count)", passed: passed,
+                    detail: passed
+                        ? "approved"
+                        : "needs \(count - valid.count) more approval(s)"
+                            + (distinctFromOwner ? " from someone other than \(owner)" : "")
+                            + (inputs.allowedApprovers.isEmpty
+                                ? "" : " among \(inputs.allowedApprovers.joined(separator: ", "))"))
+            ]
         }
     }
 
-    private static func missingMetric(_ label: String, _ metric: String, _ threshold: String, _ metrics: [String: JSONValue]) -> GateRow {
+    private static func missingMetric(
+        _ label: String, _ metric: String, _ threshold: String, _ metrics: [String: JSONValue]
+    ) -> GateRow {
         let known = metrics.keys.sorted().prefix(8).joined(separator: ", ")
-        return GateRow(check: label, observed: "missing", threshold: threshold, passed: false,
-                       detail: "the run recorded no metric \(metric)" + (known.isEmpty ? "" : " (it has: \(known))"))
+        return GateRow(
+            check: label, observed: "missing", threshold: threshold, passed: false,
+            detail: "the run recorded no metric \(metric)" + (known.isEmpty ? "" : " (it has: \(known))"))
     }
 
     private static func schemaDifferences(_ mine: JSONValue?, _ theirs: JSONValue?) -> String {
@@ -153,7 +215,8 @@ public enum GateEvaluation {
 public enum Approvals {
     /// The distinct approvers among `emails` that count: listed in `allowed` (when it lists anyone), and not the
     /// owner when `distinctFromOwner`.
-    public static func valid(_ emails: [String], allowed: [String], owner: String, distinctFromOwner: Bool) -> [String] {
+    public static func valid(_ emails: [String], allowed: [String], owner: String, distinctFromOwner: Bool) -> [String]
+    {
         var seen = Set<String>()
         return emails.filter { email in
             let key = email.lowercased()

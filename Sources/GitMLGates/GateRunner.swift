@@ -33,7 +33,9 @@ public struct GateRunner {
     /// Reads the gates; an absent or malformed file fails the gate.
     public func spec() throws -> GateSpec {
         let path = workspace.absolute(GateSpec.file)
-        guard FileSystem.exists(path) else { throw GateError.malformedSpec("the file is missing (git ml init writes one)") }
+        guard FileSystem.exists(path) else {
+            throw GateError.malformedSpec("the file is missing (git ml init writes one)")
+        }
         let bytes = try AtomicFile.read(path, limit: 1 << 20)
         do {
             return try GateSpec.parse(bytes, digest: try SHA256.hex(of: bytes))

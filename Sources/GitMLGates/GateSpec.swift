@@ -28,7 +28,9 @@ public struct GateSpec: Sendable {
     /// Reads the file's bytes; anything it cannot understand is an error naming the entry, never a pass.
     public static func parse(_ bytes: [UInt8], digest: String) throws -> GateSpec {
         let value = try YAMLReader.parse(bytes, source: file)
-        guard case .object(let top) = value else { throw GateError.malformedSpec("expected a mapping with staging: and production: lists") }
+        guard case .object(let top) = value else {
+            throw GateError.malformedSpec("expected a mapping with staging: and production: lists")
+        }
         var checks: [Stage: [GateCheck]] = [:]
         for (key, entries) in top {
             if key == "version" { continue }
@@ -48,7 +50,9 @@ public struct GateSpec: Sendable {
         guard case .object(let fields) = value else { throw GateError.malformedSpec("\(place) must be a mapping") }
         func number(_ key: String) throws -> Double? {
             guard let field = fields[key], field != .null else { return nil }
-            guard let n = field.number, n.isFinite else { throw GateError.malformedSpec("\(place).\(key) must be a number") }
+            guard let n = field.number, n.isFinite else {
+                throw GateError.malformedSpec("\(place).\(key) must be a number")
+            }
             return n
         }
         func allowOnly(_ keys: Set<String>) throws {
@@ -59,21 +63,28 @@ public struct GateSpec: Sendable {
         for kind in ["metric", "latency", "cost"] {
             guard let name = fields[kind] else { continue }
             try allowOnly([kind, "min", "max", "min_samples"])
-            guard let metric = name.string, !metric.isEmpty else { throw GateError.malformedSpec("\(place).\(kind) must name a metric") }
+            guard let metric = name.string, !metric.isEmpty else {
+                throw GateError.malformedSpec("\(place).\(kind) must name a metric")
+            }
             let (min, max) = (try number("min"), try number("max"))
             guard min != nil || max != nil else { throw GateError.malformedSpec("\(place) needs min: or max:") }
             return .threshold(kind: kind, metric: metric, min: min, max: max, minSamples: try number("min_samples"))
         }
         if let name = fields["regression"] {
             try allowOnly(["regression", "max_drop", "max_drop_pct", "direction"])
-            guard let metric = name.string, !metric.isEmpty else { throw GateError.malformedSpec("\(place).regression must name a metric") }
+            guard let metric = name.string, !metric.isEmpty else {
+                throw GateError.malformedSpec("\(place).regression must name a metric")
+            }
             let (drop, percent) = (try number("max_drop"), try number("max_drop_pct"))
-            guard drop != nil || percent != nil else { throw GateError.malformedSpec("\(place) needs max_drop: or max_drop_pct:") }
+            guard drop != nil || percent != nil else {
+                throw GateError.malformedSpec("\(place) needs max_drop: or max_drop_pct:")
+            }
             let direction = fields["direction"]?.string ?? "higher"
             guard direction == "higher" || direction == "lower" else {
                 throw GateError.malformedSpec("\(place).direction must be higher or lower (which way is better)")
             }
-            return .regression(metric: metric, maxDrop: drop, maxDropPercent: percent, lowerIsBetter: direction == "lower")
+            return .regression(
+                metric: metric, maxDrop: drop, maxDropPercent: percent, lowerIsBetter: direction == "lower")
         }
         if fields["schema"] != nil {
             try allowOnly(["schema"])
@@ -86,17 +97,22 @@ public struct GateSpec: Sendable {
         if fields["card"] != nil {
             try allowOnly(["card", "sections"])
             guard let sections = fields["sections"] else { return .card(sections: []) }
-            guard case .array(let items) = sections, let names = Optional(items.compactMap(\.string)), names.count == items.count else {
+            guard case .array(let items) = sections, let names = Optional(items.compactMap(\.string)),
+                names.count == items.count
+            else {
                 throw GateError.malformedSpec("\(place).sections must be a list of section titles")
             }
             return .card(sections: names)
         }
         if let count = fields["approvals"] {
             try allowOnly(["approvals", "distinct_from_owner"])
-            guard let n = count.number, n >= 0, n == n.rounded() else { throw GateError.malformedSpec("\(place).approvals must be a count") }
+            guard let n = count.number, n >= 0, n == n.rounded() else {
+                throw GateError.malformedSpec("\(place).approvals must be a count")
+            }
             return .approvals(count: Int(n), distinctFromOwner: fields["distinct_from_owner"]?.bool ?? false)
         }
-        throw GateError.malformedSpec("\(place) is not a check: use metric, latency, cost, regression, schema, lineage, approvals or card")
+        throw GateError.malformedSpec(
+            "\(place) is not a check: use metric, latency, cost, regression, schema, lineage, approvals or card")
     }
 
     /// The card sections a stage's gates require (nil when no card check is declared for it).

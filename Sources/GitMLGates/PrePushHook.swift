@@ -43,7 +43,9 @@ public struct HookInstaller {
     /// `core.hooksPath` when set (relative to the work tree, as git reads it), else the common git dir's hooks/.
     public var hooksDirectory: String {
         if let configured = repository.configValue("core.hooksPath"), !configured.isEmpty {
-            let expanded = configured.hasPrefix("~/") ? (getenv("HOME").map { String(cString: $0) } ?? "") + configured.dropFirst() : configured
+            let expanded =
+                configured.hasPrefix("~/")
+                ? (getenv("HOME").map { String(cString: $0) } ?? "") + configured.dropFirst() : configured
             return RepositoryPath.normalize(expanded.hasPrefix("/") ? expanded : repository.root + "/" + expanded)
         }
         return repository.commonDirectory + "/hooks"
@@ -103,9 +105,12 @@ public struct PushUpdate: Sendable, Equatable {
         try text.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map { line in
             let fields = line.split(separator: " ")
             guard fields.count == 4 else {
-                throw InputError.malformed(source: "pre-push input", detail: "expected 4 fields in \"\(line.prefix(120))\"")
+                throw InputError.malformed(
+                    source: "pre-push input", detail: "expected 4 fields in \"\(line.prefix(120))\"")
             }
-            return PushUpdate(localRef: String(fields[0]), localSHA: String(fields[1]), remoteRef: String(fields[2]), remoteSHA: String(fields[3]))
+            return PushUpdate(
+                localRef: String(fields[0]), localSHA: String(fields[1]), remoteRef: String(fields[2]),
+                remoteSHA: String(fields[3]))
         }
     }
 
@@ -131,7 +136,9 @@ extension PromotionCheck {
             let bases = known ? [update.remoteSHA] : repository.remoteTrackingTips(remote)
             let result = try check(new: update.localSHA, bases: bases)
             verdict.promotions += result.promotions
-            verdict.blocked += result.blocked.filter { blocked in !verdict.blocked.contains { $0.event == blocked.event } }
+            verdict.blocked += result.blocked.filter { blocked in
+                !verdict.blocked.contains { $0.event == blocked.event }
+            }
         }
         return verdict
     }

@@ -72,11 +72,12 @@ public struct PromotionCheck {
             let reasons = try problems(with: event, stage: stage, state: state, spec: spec, approvers: approvers)
             guard !reasons.isEmpty else { continue }
             let target = "\(event.model) \(event.version) --to \(stage.rawValue)"
-            blocked.append(BlockedPromotion(
-                model: event.model, version: event.version, stage: stage.rawValue, event: path, reasons: reasons,
-                fix: reasons.contains { $0.contains("approval") } && !reasons.contains { $0.contains("gate") }
-                    ? "git ml model approve \(event.model) \(event.version), then git ml gate check \(target)"
-                    : "git ml gate check \(target)"))
+            blocked.append(
+                BlockedPromotion(
+                    model: event.model, version: event.version, stage: stage.rawValue, event: path, reasons: reasons,
+                    fix: reasons.contains { $0.contains("approval") } && !reasons.contains { $0.contains("gate") }
+                        ? "git ml model approve \(event.model) \(event.version), then git ml gate check \(target)"
+                        : "git ml gate check \(target)"))
         }
         return (promotions, blocked)
     }
@@ -93,16 +94,19 @@ public struct PromotionCheck {
         }
         for artifact in version.artifacts {
             if let now = event.artifacts.first(where: { $0.path == artifact.path }), now.sha256 != artifact.sha256 {
-                reasons.append("artifact \(artifact.path) was modified after registration (sha256 \(now.sha256.prefix(12)) now, \(artifact.sha256.prefix(12)) registered)")
+                reasons.append(
+                    "artifact \(artifact.path) was modified after registration (sha256 \(now.sha256.prefix(12)) now, \(artifact.sha256.prefix(12)) registered)"
+                )
             }
         }
         let gates: GateSpec
         do { gates = try spec() } catch let error as GitMLError {
             return reasons + [error.message]
         }
-        let evidence = state.versions[event.version]?.gates.filter {
-            $0.value["stage"]?.string == stage.rawValue && $0.versionDigest == version.digest
-        } ?? []
+        let evidence =
+            state.versions[event.version]?.gates.filter {
+                $0.value["stage"]?.string == stage.rawValue && $0.versionDigest == version.digest
+            } ?? []
         if evidence.isEmpty {
             reasons.append("no gate evidence for \(stage.rawValue)")
         } else if let latest = evidence.last, !latest.passed {
@@ -114,8 +118,10 @@ public struct PromotionCheck {
         }
         if let policy = gates.approvalPolicy(for: stage) {
             let owner = version.owner["email"]?.string ?? ""
-            let emails = (state.versions[event.version]?.approvals ?? []).filter { $0.versionDigest == version.digest }.map(\.actorEmail)
-            let valid = Approvals.valid(emails, allowed: approvers, owner: owner, distinctFromOwner: policy.distinctFromOwner)
+            let emails = (state.versions[event.version]?.approvals ?? []).filter { $0.versionDigest == version.digest }
+                .map(\.actorEmail)
+            let valid = Approvals.valid(
+                emails, allowed: approvers, owner: owner, distinctFromOwner: policy.distinctFromOwner)
             if valid.count < policy.count {
                 reasons.append("\(valid.count) of \(policy.count) required approval(s)")
             }

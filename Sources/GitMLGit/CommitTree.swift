@@ -23,8 +23,9 @@ public final class CommitTree {
         commit = String(cString: git_oid_tostr_s(git_object_id(object)))
         var tree: OpaquePointer?
         try check(git_commit_tree(&tree, object), "read the tree of \(revision)")
+        guard let tree else { throw RepositoryError.unknownRevision(revision) }
         self.repository = repository
-        self.tree = tree!
+        self.tree = tree
     }
 
     deinit { git_tree_free(tree) }
@@ -45,7 +46,8 @@ public final class CommitTree {
         defer { git_tree_entry_free(entry) }
         guard git_tree_entry_type(entry) == GIT_OBJECT_BLOB else { return nil }
         var blob: OpaquePointer?
-        try check(git_blob_lookup(&blob, repository.handle, git_tree_entry_id(entry)), "read \(path) at \(commit.prefix(10))")
+        try check(
+            git_blob_lookup(&blob, repository.handle, git_tree_entry_id(entry)), "read \(path) at \(commit.prefix(10))")
         defer { git_blob_free(blob) }
         let size = Int(git_blob_rawsize(blob))
         guard size > 0, let raw = git_blob_rawcontent(blob) else { return [] }

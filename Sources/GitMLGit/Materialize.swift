@@ -26,7 +26,8 @@ extension Repository {
         try check(git_oid_fromstr(&oid, commit), "read commit id \(commit)")
         try check(git_repository_set_head_detached(copy.handle, &oid), "detach HEAD at \(commit.prefix(10))")
         var options = git_checkout_options()
-        try check(git_checkout_options_init(&options, UInt32(GIT_CHECKOUT_OPTIONS_VERSION)), "initialise checkout options")
+        try check(
+            git_checkout_options_init(&options, UInt32(GIT_CHECKOUT_OPTIONS_VERSION)), "initialise checkout options")
         options.checkout_strategy = GIT_CHECKOUT_FORCE.rawValue
         try check(git_checkout_head(copy.handle, &options), "check out \(commit.prefix(10)) into \(directory)")
         return copy
@@ -36,8 +37,10 @@ extension Repository {
     /// removed (`git checkout -f && git clean -fdx`). Only what differs is written, so it costs a scan.
     public func resetWorkTree() throws {
         var options = git_checkout_options()
-        try check(git_checkout_options_init(&options, UInt32(GIT_CHECKOUT_OPTIONS_VERSION)), "initialise checkout options")
-        options.checkout_strategy = GIT_CHECKOUT_FORCE.rawValue | GIT_CHECKOUT_REMOVE_UNTRACKED.rawValue
+        try check(
+            git_checkout_options_init(&options, UInt32(GIT_CHECKOUT_OPTIONS_VERSION)), "initialise checkout options")
+        options.checkout_strategy =
+            GIT_CHECKOUT_FORCE.rawValue | GIT_CHECKOUT_REMOVE_UNTRACKED.rawValue
             | GIT_CHECKOUT_REMOVE_IGNORED.rawValue
         try check(git_checkout_head(handle, &options), "reset the work tree of \(root)")
     }

@@ -87,7 +87,8 @@ extension Repository {
             "open \(gitDirectory)")
         defer { git_repository_free(handle) }
         try check(git_repository_set_workdir(handle, root, 0), "set the work tree")
-        return try diffSlice(handle!, paths: paths, excluded: excluded)
+        guard let handle else { throw RepositoryError.notARepository(path: gitDirectory) }
+        return try diffSlice(handle, paths: paths, excluded: excluded)
     }
 }
 
@@ -211,7 +212,7 @@ private struct TreeOutline {
         var slices = [[String]](repeating: [], count: workers)
         var loads = [Int](repeating: 0, count: workers)
         for item in items.sorted(by: { $0.weight > $1.weight }) {
-            let lightest = loads.indices.min { loads[$0] < loads[$1] }!
+            let lightest = loads.indices.min { loads[$0] < loads[$1] } ?? 0
             slices[lightest].append(item.path)
             loads[lightest] += item.weight + 1
         }
@@ -228,9 +229,7 @@ private struct TreeOutline {
             guard (info.st_mode & S_IFMT) == S_IFDIR else { return nil }
             if let dir = opendir(absolute) {
                 while let entry = readdir(dir) {
-                    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                        String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-                    }
+                    let name = CText.string(fixed: entry.pointee.d_name)
                     if name != "." && name != ".." { names.insert(name) }
                 }
                 closedir(dir)
@@ -240,7 +239,9 @@ private struct TreeOutline {
         forEachIndexEntry(under: directory) { rest in
             let length = strchr(rest, 0x2F).map { UnsafePointer($0) - rest } ?? strlen(rest)
             return UnsafeRawBufferPointer(start: rest, count: length)
-        } name: { names.insert(String(decoding: $0, as: UTF8.self)) }
+        } name: {
+            names.insert(String(decoding: $0, as: UTF8.self))
+        }
         if let tree {
             var subtree: OpaquePointer?
             if directory.isEmpty {
@@ -269,7 +270,11 @@ private struct TreeOutline {
     /// How many index entries `path` is, or holds when it is a directory.
     func weight(of path: String) -> Int {
         var count = git_index_get_bypath(index, path, 0) != nil ? 1 : 0
-        forEachIndexEntry(under: path) { _ in nil } name: { _ in count += 1 }
+        forEachIndexEntry(under: path) { _ in
+            nil
+        } name: { _ in
+            count += 1
+        }
         return count
     }
 
@@ -291,7 +296,7 @@ private struct TreeOutline {
                 name(UnsafeRawBufferPointer(start: nil, count: 0))
                 continue
             }
-            if let previous, previous.count == picked.count, picked.count == 0 || memcmp(previous.baseAddress!, picked.baseAddress!, picked.count) == 0 {
+            if let previous, previous.elementsEqual(picked) {
                 continue
             }
             previous = picked

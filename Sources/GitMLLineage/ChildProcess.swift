@@ -1,8 +1,9 @@
+import Foundation
+import GitMLStore
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import Foundation
-import GitMLStore
 
 /// Finding and running programs.
 enum Executable {
@@ -132,7 +133,9 @@ enum ChildProcess {
 
     /// Reads both pipes until they close, copying to ours as `echo` says.
     private static func pump(out: Int32, err: Int32, echo: Echo, into result: inout ChildResult) {
-        var fds = [pollfd(fd: out, events: Int16(POLLIN), revents: 0), pollfd(fd: err, events: Int16(POLLIN), revents: 0)]
+        var fds = [
+            pollfd(fd: out, events: Int16(POLLIN), revents: 0), pollfd(fd: err, events: Int16(POLLIN), revents: 0),
+        ]
         var buffer = [UInt8](repeating: 0, count: 65536)
         var open = 2
         while open > 0 {
@@ -150,7 +153,9 @@ enum ChildProcess {
                     continue
                 }
                 let chunk = buffer[0..<n]
-                if echo != .none { _ = chunk.withUnsafeBytes { write(i == 0 && echo == .same ? 1 : 2, $0.baseAddress, n) } }
+                if echo != .none {
+                    _ = chunk.withUnsafeBytes { write(i == 0 && echo == .same ? 1 : 2, $0.baseAddress, n) }
+                }
                 if i == 0 {
                     keep(chunk, in: &result.stdout, truncated: &result.truncated)
                 } else {

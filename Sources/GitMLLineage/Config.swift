@@ -36,7 +36,9 @@ public struct Config: Sendable, Equatable {
         config.data = try strings(top["data"], key: "data", source: source)
         config.approvers = try strings(top["approvers"], key: "approvers", source: source)
         if let drift = top["drift"], drift != .null {
-            guard case .object(let members) = drift else { throw InputError.malformed(source: source, detail: "drift must be a mapping") }
+            guard case .object(let members) = drift else {
+                throw InputError.malformed(source: source, detail: "drift must be a mapping")
+            }
             for (key, value) in members {
                 guard let number = value.number, number.isFinite, number >= 0 else {
                     throw InputError.malformed(source: source, detail: "drift.\(key) must be a number")
@@ -44,7 +46,9 @@ public struct Config: Sendable, Equatable {
                 switch key {
                 case "psi": config.drift.psi = number
                 case "p_value": config.drift.pValue = number
-                default: throw InputError.malformed(source: source, detail: "drift.\(key) is not a setting: use psi or p_value")
+                default:
+                    throw InputError.malformed(
+                        source: source, detail: "drift.\(key) is not a setting: use psi or p_value")
                 }
             }
         }

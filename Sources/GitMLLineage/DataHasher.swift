@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
 import Foundation
 import GitMLBasics
 import GitMLStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Progress of long hashing work, for a terminal's progress bar.
 public struct HashProgress: Sendable {
@@ -93,7 +94,13 @@ public struct Manifest: Sendable, Equatable {
             var path = ""
             var escaped = false
             for ch in fields[3] {
-                if escaped { path.append(ch == "n" ? "\n" : ch); escaped = false } else if ch == "\\" { escaped = true } else { path.append(ch) }
+                if escaped {
+                    path.append(ch == "n" ? "\n" : ch); escaped = false
+                } else if ch == "\\" {
+                    escaped = true
+                } else {
+                    path.append(ch)
+                }
             }
             entries.append(Entry(path: path, sha256: String(fields[0]), size: size, type: String(fields[2])))
         }
@@ -194,7 +201,8 @@ public final class DataHasher {
             let lfs = file.stat.size < LFSPointer.maximumSize ? LFSPointer.read(workspace.absolute(file.relative)) : nil
             allKnown[p][i] = Known(sha256: result.sha256, lfs: lfs)
             if result.size == file.stat.size && file.stat.isSafeToCache(hashedAt: hashedAt) {
-                cacheUpdates.append(StatCache.Update(path: file.relative, stat: file.stat, sha256: result.sha256, lfs: lfs))
+                cacheUpdates.append(
+                    StatCache.Update(path: file.relative, stat: file.stat, sha256: result.sha256, lfs: lfs))
             }
         }
         var pointers: [DataPointer] = []
@@ -211,15 +219,18 @@ public final class DataHasher {
             }
             let found = allFound[p]
             let pointer = try PerformanceTrace.measure("pointer \(path)") {
-                try self.pointer(for: path, found: found, known: allKnown[p].map { $0! })
+                let known = allKnown[p].compactMap { $0 }
+                guard known.count == found.count else { throw StoreError("hash every file of", path: path, errno: EIO) }
+                return try self.pointer(for: path, found: found, known: known)
             }
             pointers.append(pointer)
             if let fingerprint = fingerprints[p], writeManifests,
                 found.allSatisfy({ $0.stat.isSafeToCache(hashedAt: hashedAt) })
             {
-                directories.append(StatCache.Directory(
-                    path: path, fingerprint: fingerprint, sha256: pointer.sha256, size: pointer.size,
-                    files: pointer.files, lfsPointers: pointer.lfsPointers))
+                directories.append(
+                    StatCache.Directory(
+                        path: path, fingerprint: fingerprint, sha256: pointer.sha256, size: pointer.size,
+                        files: pointer.files, lfsPointers: pointer.lfsPointers))
             }
         }
         try cache.update(cacheUpdates, directories: directories, forget: gone)
@@ -243,7 +254,10 @@ public final class DataHasher {
         for file in found {
             buffer += file.relative.utf8
             buffer.append(file.isLink ? 1 : 0)
-            for field in [file.stat.device, file.stat.inode, file.stat.size, file.stat.mtimeNanoseconds, file.stat.ctimeNanoseconds] {
+            for field in [
+                file.stat.device, file.stat.inode, file.stat.size, file.stat.mtimeNanoseconds,
+                file.stat.ctimeNanoseconds,
+            ] {
                 withUnsafeBytes(of: field.littleEndian) { buffer += $0 }
             }
             if buffer.count > 60000 {
@@ -259,14 +273,18 @@ public final class DataHasher {
     private static func compare(_ path: String, _ bytes: UnsafeRawBufferPointer) -> Int32 {
         path.utf8.withContiguousStorageIfAvailable { mine in
             let n = min(mine.count, bytes.count)
-            let order = n == 0 ? 0 : memcmp(mine.baseAddress!, bytes.baseAddress!, n)
+            guard n > 0, let left = mine.baseAddress, let right = bytes.baseAddress else {
+                return mine.count == bytes.count ? 0 : (mine.count < bytes.count ? -1 : 1)
+            }
+            let order = memcmp(left, right, n)
             if order != 0 { return order }
             return mine.count == bytes.count ? 0 : (mine.count < bytes.count ? -1 : 1)
-        } ?? {
-            var copy = path
-            copy.makeContiguousUTF8()
-            return compare(copy, bytes)
-        }()
+        }
+            ?? {
+                var copy = path
+                copy.makeContiguousUTF8()
+                return compare(copy, bytes)
+            }()
     }
 
     private func pointer(for path: String, found: [Found], known: [Known]) throws -> DataPointer {
@@ -276,7 +294,7 @@ public final class DataHasher {
             let prefix = path.isEmpty ? 0 : path.utf8.count + 1
             let entries = zip(found, known).map { file, known in
                 Manifest.Entry(
-                    path: String(file.relative.utf8.dropFirst(prefix))!, sha256: known.sha256,
+                    path: String(decoding: file.relative.utf8.dropFirst(prefix), as: UTF8.self), sha256: known.sha256,
                     size: file.stat.size, type: file.isLink ? "l" : "f")
             }
             let manifest = Manifest(entries: entries)
@@ -299,7 +317,9 @@ public final class DataHasher {
             if let lfs = file.isLink ? nil : known[0].lfs {
                 pointer.lfs = .object(lfs.json)
             } else if try workspace.repository.attribute("filter", for: path) == "lfs" {
-                pointer.lfs = .object(["oid": .string("sha256:" + pointer.sha256), "size": .int(file.stat.size), "pointer": .bool(false)])
+                pointer.lfs = .object([
+                    "oid": .string("sha256:" + pointer.sha256), "size": .int(file.stat.size), "pointer": .bool(false),
+                ])
             }
         }
         pointer.dvc = try DVCPointer.read(for: path, workspace: workspace)
@@ -335,7 +355,7 @@ public final class DataHasher {
                 }
             }
         }
-        try flatten(listings[path]!)
+        if let top = listings[path] { try flatten(top) }
         return found
     }
 
@@ -369,23 +389,20 @@ public final class DataHasher {
         var allASCII = true
         errno = 0
         while let entry = readdir(directory) {
-            let listed = try withUnsafeBytes(of: entry.pointee.d_name) { raw -> Listing.Entry? in
-                let cName = raw.bindMemory(to: CChar.self).baseAddress!
-                let name = String(cString: cName)
-                if name == "." || name == ".." || name == ".git" || (relative.isEmpty && name == ".mlops") {
-                    return nil
-                }
-                var info = stat()
-                guard fstatat(dirfd(directory), cName, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
-                    throw StoreError("stat", path: relative.isEmpty ? name : relative + "/" + name)
-                }
-                return Listing.Entry(
-                    name: name, isDirectory: (info.st_mode & S_IFMT) == S_IFDIR, stat: FileStat(info), mode: info.st_mode)
+            let name = CText.string(fixed: entry.pointee.d_name)
+            if name == "." || name == ".." || name == ".git" || (relative.isEmpty && name == ".mlops") {
+                errno = 0
+                continue
             }
-            if let listed {
-                allASCII = allASCII && listed.name.utf8.allSatisfy { $0 < 0x80 }
-                entries.append(listed)
+            var info = stat()
+            guard fstatat(dirfd(directory), name, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
+                throw StoreError("stat", path: relative.isEmpty ? name : relative + "/" + name)
             }
+            allASCII = allASCII && name.utf8.allSatisfy { $0 < 0x80 }
+            entries.append(
+                Listing.Entry(
+                    name: name, isDirectory: (info.st_mode & S_IFMT) == S_IFDIR, stat: FileStat(info),
+                    mode: info.st_mode))
             errno = 0
         }
         guard errno == 0 else { throw StoreError("read directory", path: relative) }
@@ -414,12 +431,16 @@ public final class DataHasher {
     }
 
     /// Byte order of `a` and `b`, a directory's name read as if it ended in "/".
-    static func precedes(_ a: String, isDirectory aIsDirectory: Bool, _ b: String, isDirectory bIsDirectory: Bool) -> Bool {
+    static func precedes(_ a: String, isDirectory aIsDirectory: Bool, _ b: String, isDirectory bIsDirectory: Bool)
+        -> Bool
+    {
         let order = a.utf8.withContiguousStorageIfAvailable { x in
             b.utf8.withContiguousStorageIfAvailable { y -> Bool in
                 let n = min(x.count, y.count)
-                let order = n == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, n)
-                if order != 0 { return order < 0 }
+                if n > 0, let left = x.baseAddress, let right = y.baseAddress {
+                    let order = memcmp(left, right, n)
+                    if order != 0 { return order < 0 }
+                }
                 // One name is a prefix of the other: what follows is the next byte, "/" for a directory, or nothing.
                 let left = x.count > n ? Int(x[n]) : (aIsDirectory ? 0x2F : -1)
                 let right = y.count > n ? Int(y[n]) : (bIsDirectory ? 0x2F : -1)
@@ -437,7 +458,9 @@ public final class DataHasher {
         let mutex = Mutex()
         var state: HashProgress
         var lastReport = 0.0
-        init(count: Int, bytes: Int64) { state = HashProgress(bytesDone: 0, bytesTotal: bytes, filesDone: 0, filesTotal: count) }
+        init(count: Int, bytes: Int64) {
+            state = HashProgress(bytesDone: 0, bytesTotal: bytes, filesDone: 0, filesTotal: count)
+        }
     }
 
     /// Hashes files on every core, largest first so one big file does not finish last alone.

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
 import Foundation
 import GitMLBasics
 import GitMLStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Describes the machine and software a run used: OS, kernel, CPU, memory, GPUs, Python and its packages,
 /// lockfile digests, container image, and the allow-listed environment variables (secrets redacted).
@@ -40,7 +41,9 @@ struct EnvironmentCapture {
             "cpu": cpu(),
             "memory_bytes": .int(memoryBytes()),
             "gpus": .array(gpus()),
-            "python": try PerformanceTrace.measure("python facts") { try PythonFacts(workspace: workspace).describe(interpreter) } ?? .null,
+            "python": try PerformanceTrace.measure("python facts") {
+                try PythonFacts(workspace: workspace).describe(interpreter)
+            } ?? .null,
             "lockfiles": .object(try PerformanceTrace.measure("lockfiles") { try lockfiles() }),
             "container": container(),
             "git_ml_version": .string(GitMLVersion.current),
@@ -59,7 +62,7 @@ struct EnvironmentCapture {
         var names = utsname()
         uname(&names)
         func field<T>(_ value: T) -> String {
-            withUnsafeBytes(of: value) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            CText.string(fixed: value)
         }
         var release: [String: String] = [:]
         if let bytes = try? AtomicFile.read("/etc/os-release", limit: 65536) {
@@ -79,8 +82,10 @@ struct EnvironmentCapture {
     private func cpu() -> JSONValue {
         var model = ""
         if let bytes = try? AtomicFile.read("/proc/cpuinfo", limit: 16 << 20) {
-            for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("model name") {
-                model = line.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+            for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("model name")
+            {
+                model =
+                    line.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
                 break
             }
         }
@@ -131,7 +136,9 @@ struct EnvironmentCapture {
             runtime = "kubernetes"
         }
         guard image != nil || runtime != nil else { return .null }
-        return .object(["image": image.map(JSONValue.string) ?? .null, "runtime": runtime.map(JSONValue.string) ?? .null])
+        return .object([
+            "image": image.map(JSONValue.string) ?? .null, "runtime": runtime.map(JSONValue.string) ?? .null,
+        ])
     }
 }
 

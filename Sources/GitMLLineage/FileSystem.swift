@@ -1,3 +1,5 @@
+import GitMLBasics
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -17,9 +19,7 @@ public enum FileSystem {
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-            }
+            let name = CText.string(fixed: entry.pointee.d_name)
             if name != "." && name != ".." { names.append(name) }
         }
         return names

@@ -21,48 +21,73 @@ public struct Fsck {
             let subject = ".mlops/runs/\(name)"
             if Self.isTemporary(name) { continue }
             guard name.hasSuffix(".json"), SHA256.isDigest(name.dropLast(5)) else {
-                problems.append(Finding(subject: subject, state: "unexpected", recorded: nil, actual: nil,
-                    detail: "\(subject) is not named <sha256>.json"))
+                problems.append(
+                    Finding(
+                        subject: subject, state: "unexpected", recorded: nil, actual: nil,
+                        detail: "\(subject) is not named <sha256>.json"))
                 continue
             }
             checked += 1
             let id = String(name.dropLast(5))
             let run: StoredRun
             do { run = try store.read(id) } catch let error as GitMLError {
-                problems.append(Finding(subject: subject, state: "corrupt", recorded: id, actual: nil, detail: error.message))
+                problems.append(
+                    Finding(subject: subject, state: "corrupt", recorded: id, actual: nil, detail: error.message))
                 continue
             }
             if let patch = run.record["git"]?["patch"]?.string {
-                let finding = verifier.checkContentAddressed("\(workspace.patchesDirectory)/\(patch)", subject: ".mlops/patches/\(patch)", digest: patch)
-                if finding.isProblem { problems.append(Finding(subject: subject, state: finding.state, recorded: patch, actual: finding.actual, detail: "\(subject): \(finding.detail)")) }
+                let finding = verifier.checkContentAddressed(
+                    "\(workspace.patchesDirectory)/\(patch)", subject: ".mlops/patches/\(patch)", digest: patch)
+                if finding.isProblem {
+                    problems.append(
+                        Finding(
+                            subject: subject, state: finding.state, recorded: patch, actual: finding.actual,
+                            detail: "\(subject): \(finding.detail)"))
+                }
             }
             for item in run.data + run.artifacts where item["type"]?.string == "directory" {
                 guard let digest = item["sha256"]?.string else { continue }
                 if !FileSystem.exists("\(workspace.manifestsDirectory)/\(digest)") {
-                    problems.append(Finding(subject: subject, state: "dangling", recorded: digest, actual: nil,
-                        detail: "\(subject): manifest .mlops/manifests/\(digest) of \(item["path"]?.string ?? "?") is missing"))
+                    problems.append(
+                        Finding(
+                            subject: subject, state: "dangling", recorded: digest, actual: nil,
+                            detail:
+                                "\(subject): manifest .mlops/manifests/\(digest) of \(item["path"]?.string ?? "?") is missing"
+                        ))
                 }
             }
             for profile in run.record["profiles"]?.array ?? [] {
-                guard let digest = profile["sha256"]?.string, !FileSystem.exists("\(workspace.profilesDirectory)/\(digest).json") else { continue }
-                problems.append(Finding(subject: subject, state: "dangling", recorded: digest, actual: nil,
-                    detail: "\(subject): profile .mlops/profiles/\(digest.prefix(12)).json of \(profile["path"]?.string ?? "?") is missing"))
+                guard let digest = profile["sha256"]?.string,
+                    !FileSystem.exists("\(workspace.profilesDirectory)/\(digest).json")
+                else { continue }
+                problems.append(
+                    Finding(
+                        subject: subject, state: "dangling", recorded: digest, actual: nil,
+                        detail:
+                            "\(subject): profile .mlops/profiles/\(digest.prefix(12)).json of \(profile["path"]?.string ?? "?") is missing"
+                    ))
             }
             for parent in run.record["parents"]?.array?.compactMap(\.string) ?? [] where !runIDs.contains(parent) {
-                problems.append(Finding(subject: subject, state: "dangling", recorded: parent, actual: nil,
-                    detail: "\(subject): parent run \(parent.prefix(12)) does not exist"))
+                problems.append(
+                    Finding(
+                        subject: subject, state: "dangling", recorded: parent, actual: nil,
+                        detail: "\(subject): parent run \(parent.prefix(12)) does not exist"))
             }
         }
         let stores = [
             (workspace.manifestsDirectory, ".mlops/manifests", ""), (workspace.patchesDirectory, ".mlops/patches", ""),
-            (workspace.profilesDirectory, ".mlops/profiles", ".json"), (workspace.objects.directory, ".mlops/cache/objects", ""),
+            (workspace.profilesDirectory, ".mlops/profiles", ".json"),
+            (workspace.objects.directory, ".mlops/cache/objects", ""),
         ]
         for (directory, label, suffix) in stores {
             for file in FileSystem.list(directory).sorted() where !Self.isTemporary(file) {
                 let subject = "\(label)/\(file)"
                 let name = file.hasSuffix(suffix) ? String(file.dropLast(suffix.count)) : file
                 guard SHA256.isDigest(name) else {
-                    problems.append(Finding(subject: subject, state: "unexpected", recorded: nil, actual: nil, detail: "\(subject) is not named by a sha256"))
+                    problems.append(
+                        Finding(
+                            subject: subject, state: "unexpected", recorded: nil, actual: nil,
+                            detail: "\(subject) is not named by a sha256"))
                     continue
                 }
                 checked += 1

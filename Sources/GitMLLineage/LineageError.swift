@@ -23,7 +23,8 @@ public enum LineageError: GitMLError {
         case .invalidRecord(let file, let detail): return "\(file): \(detail)"
         case .noRuns: return "no runs recorded yet"
         case .badArgument(let text, _): return text
-        case .unsupportedFile(let path, let kind): return "\(path) is a \(kind); only regular files and links are recorded"
+        case .unsupportedFile(let path, let kind):
+            return "\(path) is a \(kind); only regular files and links are recorded"
         case .commandNotFound(let command): return "command not found: \(command)"
         case .childFailed(let detail): return "could not start the command: \(detail)"
         }

@@ -27,7 +27,8 @@ public enum Measurements {
         default: break
         }
         guard let number = Double(value) else {
-            throw LineageError.badArgument("--metric \(text): \(value) is not a number", hint: "metrics are numbers; record text as a --param")
+            throw LineageError.badArgument(
+                "--metric \(text): \(value) is not a number", hint: "metrics are numbers; record text as a --param")
         }
         return (name, Int64(value).map(JSONValue.int) ?? .double(number))
     }
@@ -82,7 +83,8 @@ public enum Measurements {
                 throw InputError.malformed(source: name, detail: "line \(lineNumber) is not a JSON object")
             }
             let step = members["step"] ?? .int(Int64(lineNumber - 1))
-            for (key, metric) in value.flattened() where key != "step" && (metric.number != nil || isNonFinite(metric)) {
+            for (key, metric) in value.flattened() where key != "step" && (metric.number != nil || isNonFinite(metric))
+            {
                 final[key] = metric
                 steps[key, default: []].append(.object(["step": step, "value": metric]))
             }
@@ -90,4 +92,3 @@ public enum Measurements {
         return (final, steps.mapValues(JSONValue.array))
     }
 }
-

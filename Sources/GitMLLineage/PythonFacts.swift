@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
 import Foundation
 import GitMLBasics
 import GitMLStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The Python interpreter's version and installed packages, read from the `*.dist-info` folders of its
 /// site-packages (no `pip freeze`). Asking the interpreter for its version and search path costs a process
@@ -70,7 +71,10 @@ struct PythonFacts {
 
     private func fingerprint(_ found: String) -> String {
         var parts = [found, statLine(found), RepositoryPath.real(found) ?? "", workspace.currentDirectory]
-        for name in ["VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONPATH", "PYTHONHOME", "PYTHONNOUSERSITE", "PYENV_VERSION", "PYENV_ROOT", "HOME"] {
+        for name in [
+            "VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONPATH", "PYTHONHOME", "PYTHONNOUSERSITE", "PYENV_VERSION",
+            "PYENV_ROOT", "HOME",
+        ] {
             parts.append("\(name)=\(workspace.environment[name] ?? "")")
         }
         let pyenvRoot = workspace.environment["PYENV_ROOT"] ?? ((workspace.environment["HOME"] ?? "") + "/.pyenv")
@@ -83,7 +87,9 @@ struct PythonFacts {
             directory = up
         }
         for file in versionFiles {
-            if let bytes = try? AtomicFile.read(file, limit: 4096) { parts.append(file + ":" + String(decoding: bytes, as: UTF8.self)) }
+            if let bytes = try? AtomicFile.read(file, limit: 4096) {
+                parts.append(file + ":" + String(decoding: bytes, as: UTF8.self))
+            }
         }
         return parts.joined(separator: "\n")
     }

@@ -12,7 +12,8 @@ public enum RecordSchema {
         guard case .object(let top) = record else { throw fail("a record must be a JSON object") }
         guard case .int(let schema)? = top["schema_version"] else { throw fail("schema_version is missing") }
         guard schema == version else {
-            throw fail("schema_version \(schema) is not supported by git-ml \(GitMLVersion.current) (it reads \(version))")
+            throw fail(
+                "schema_version \(schema) is not supported by git-ml \(GitMLVersion.current) (it reads \(version))")
         }
         guard let kind = top["kind"]?.string, ["run", "snapshot"].contains(kind) else {
             throw fail("kind must be \"run\" or \"snapshot\"")

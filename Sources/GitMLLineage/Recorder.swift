@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
 import Foundation
 import GitMLBasics
 import GitMLGit
 import GitMLStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What a user asked to record.
 public struct RecordRequest: Sendable {
@@ -65,7 +66,9 @@ public final class Recorder {
         before.record["metric_steps"] = .object([:])
         before.record["status"] = .string("recorded")
         if let seed = request.seed {
-            before.record["seed"] = .object(["value": .int(Int64(seed)), "source": .string("cli"), "exported_as": .array([])])
+            before.record["seed"] = .object([
+                "value": .int(Int64(seed)), "source": .string("cli"), "exported_as": .array([]),
+            ])
         }
         let (artifacts, notes) = try storeArtifacts(before.artifactPaths, mustExist: true)
         before.record["artifacts"] = .array(artifacts)
@@ -89,7 +92,8 @@ public final class Recorder {
         for path in before.artifactPaths { try workspace.objects.detach(workspace.absolute(path)) }
 
         let seed = request.seed ?? UInt32.random(in: 0...UInt32(Int32.max))
-        let metricsFile = "\(workspace.cacheDirectory)/tmp/metrics-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).jsonl"
+        let metricsFile =
+            "\(workspace.cacheDirectory)/tmp/metrics-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).jsonl"
         try AtomicFile.makeDirectories(AtomicFile.parent(of: metricsFile))
         defer { unlink(metricsFile) }
         var environment = workspace.environment
@@ -104,9 +108,10 @@ public final class Recorder {
 
         let stdout = try workspace.objects.put(bytes: scanner.redact(bytes: result.stdout))
         let stderr = try workspace.objects.put(bytes: scanner.redact(bytes: result.stderr))
-        let cwd = RepositoryPath.relativePath(
-            RepositoryPath.real(workspace.currentDirectory) ?? workspace.currentDirectory,
-            under: RepositoryPath.real(workspace.root) ?? workspace.root) ?? ""
+        let cwd =
+            RepositoryPath.relativePath(
+                RepositoryPath.real(workspace.currentDirectory) ?? workspace.currentDirectory,
+                under: RepositoryPath.real(workspace.root) ?? workspace.root) ?? ""
         before.record["command"] = .object([
             "argv": .array(scanner.redact(arguments: command).map(JSONValue.string)),
             "cwd": .string(cwd),
@@ -143,7 +148,9 @@ public final class Recorder {
         let config = try workspace.config.get()
         let requested = request.data.isEmpty ? config.data.map { RepositoryPath.normalize($0) } : request.data
         let dataPaths = try requested.map { path in
-            try request.data.isEmpty ? RepositoryPath.resolve(path, root: workspace.root, currentDirectory: workspace.root) : workspace.resolve(path)
+            try request.data.isEmpty
+                ? RepositoryPath.resolve(path, root: workspace.root, currentDirectory: workspace.root)
+                : workspace.resolve(path)
         }
         let artifactPaths = try request.artifacts.map { try workspace.resolveOutput($0) }
         let parents = try request.parents.map { try RunStore(workspace: workspace).resolve($0) }
@@ -176,17 +183,20 @@ public final class Recorder {
             "schema_version": .int(RecordSchema.version),
             "kind": .string(kind),
             "created": .string(Timestamp.now()),
-            "nonce": .string(bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()),
+            "nonce": .string(
+                bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }
+                    .joined()),
             "owner": owner ?? .null,
             "git": git,
             "data": .array(data.map(\.json)),
             "environment": environment,
             "params": .object(params),
             "seed": .null,
-            "profiles": .array(try request.profiles.map { path in
-                let (id, profile) = try ProfileStore(workspace: workspace).profile(path)
-                return ProfileStore.reference(id: id, profile: profile)
-            }),
+            "profiles": .array(
+                try request.profiles.map { path in
+                    let (id, profile) = try ProfileStore(workspace: workspace).profile(path)
+                    return ProfileStore.reference(id: id, profile: profile)
+                }),
             "parents": .array(parents.map(JSONValue.string)),
         ]
         return Before(record: record, artifactPaths: artifactPaths, params: params)
@@ -216,7 +226,9 @@ public final class Recorder {
         var metrics: [String: JSONValue] = [:]
         for file in request.metricsFiles {
             let relative = try workspace.resolve(file)
-            metrics.merge(try Measurements.metrics(fromFile: workspace.absolute(relative), displayName: file)) { _, new in new }
+            metrics.merge(try Measurements.metrics(fromFile: workspace.absolute(relative), displayName: file)) {
+                _, new in new
+            }
         }
         return metrics
     }
@@ -260,12 +272,15 @@ public final class Recorder {
         for pointer in try hasher.hash(present) {
             if pointer.type == "directory" {
                 for entry in try hasher.manifest(of: pointer).entries where entry.type == "f" {
-                    try workspace.objects.put(file: workspace.absolute(pointer.path + "/" + entry.path), sha256: entry.sha256)
+                    try workspace.objects.put(
+                        file: workspace.absolute(pointer.path + "/" + entry.path), sha256: entry.sha256)
                 }
             } else if pointer.type == "file" {
-                let placement = try workspace.objects.put(file: workspace.absolute(pointer.path), sha256: pointer.sha256)
+                let placement = try workspace.objects.put(
+                    file: workspace.absolute(pointer.path), sha256: pointer.sha256)
                 if placement == .hardLinked {
-                    notes.append("stored \(pointer.path) by hard link and made it read-only, so the stored bytes cannot change")
+                    notes.append(
+                        "stored \(pointer.path) by hard link and made it read-only, so the stored bytes cannot change")
                 }
             }
             var entry = pointer.json

@@ -36,16 +36,22 @@ public enum RunDiff {
         all("metrics", a.metrics, b.metrics)
         all("seed", ["seed": a.record["seed"]?["value"] ?? .null], ["seed": b.record["seed"]?["value"] ?? .null])
         func byPath(_ items: [JSONValue]) -> [String: JSONValue] {
-            Dictionary(items.compactMap { item in item["path"]?.string.map { ($0, item["sha256"] ?? .string("missing")) } }, uniquingKeysWith: { x, _ in x })
+            Dictionary(
+                items.compactMap { item in item["path"]?.string.map { ($0, item["sha256"] ?? .string("missing")) } },
+                uniquingKeysWith: { x, _ in x })
         }
         all("data", byPath(a.data), byPath(b.data))
         all("artifacts", byPath(a.artifacts), byPath(b.artifacts))
-        all("git", (a.record["git"] ?? .null).flattened().filter { !$0.key.hasPrefix("changed_paths") }, (b.record["git"] ?? .null).flattened().filter { !$0.key.hasPrefix("changed_paths") })
+        all(
+            "git", (a.record["git"] ?? .null).flattened().filter { !$0.key.hasPrefix("changed_paths") },
+            (b.record["git"] ?? .null).flattened().filter { !$0.key.hasPrefix("changed_paths") })
         func environment(_ run: StoredRun) -> [String: JSONValue] {
             (run.record["environment"] ?? .null).flattened().filter { !$0.key.hasPrefix("python.packages") }
         }
         all("environment", environment(a), environment(b), onlyChanged: true)
-        all("packages", a.record["environment"]?["python"]?["packages"]?.object ?? [:], b.record["environment"]?["python"]?["packages"]?.object ?? [:], onlyChanged: true)
+        all(
+            "packages", a.record["environment"]?["python"]?["packages"]?.object ?? [:],
+            b.record["environment"]?["python"]?["packages"]?.object ?? [:], onlyChanged: true)
         return rows
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import GitMLBasics
 
 /// `--where` and `--sort` over run summaries, in MLflow's search syntax:
@@ -29,9 +30,14 @@ public struct RunQuery: Sendable {
             guard !field.quoted, field.text.contains(".") || Self.topFields.contains(field.text) else {
                 throw Self.error(text, "unknown field \(field.text)")
             }
-            parsed.append(Condition(field: field.text, op: op.text == "==" ? "=" : op.text, value: raw.quoted ? .string(raw.text) : JSONValue.inferred(from: raw.text)))
+            parsed.append(
+                Condition(
+                    field: field.text, op: op.text == "==" ? "=" : op.text,
+                    value: raw.quoted ? .string(raw.text) : JSONValue.inferred(from: raw.text)))
             if let next = tokens.first {
-                guard next.text.lowercased() == "and", !next.quoted else { throw Self.error(text, "expected 'and' before \(next.text)") }
+                guard next.text.lowercased() == "and", !next.quoted else {
+                    throw Self.error(text, "expected 'and' before \(next.text)")
+                }
                 tokens.removeFirst()
                 if tokens.isEmpty { throw Self.error(text, "nothing after 'and'") }
             }
@@ -42,7 +48,8 @@ public struct RunQuery: Sendable {
     static let topFields: Set<String> = ["id", "created", "kind", "status", "seed", "exit_status"]
 
     private static func error(_ text: String, _ detail: String) -> LineageError {
-        .badArgument("--where '\(text)': \(detail)", hint: "for example --where \"metrics.acc > 0.9 and params.lr = 0.01\"")
+        .badArgument(
+            "--where '\(text)': \(detail)", hint: "for example --where \"metrics.acc > 0.9 and params.lr = 0.01\"")
     }
 
     private struct Token { var text: String; var quoted: Bool }
@@ -66,7 +73,9 @@ public struct RunQuery: Sendable {
                 i = j
             } else {
                 var j = i
-                while j < text.endIndex, !text[j].isWhitespace, !"<>=!'\"".contains(text[j]) { j = text.index(after: j) }
+                while j < text.endIndex, !text[j].isWhitespace, !"<>=!'\"".contains(text[j]) {
+                    j = text.index(after: j)
+                }
                 tokens.append(Token(text: String(text[i..<j]), quoted: false))
                 i = j
             }
@@ -132,5 +141,3 @@ public struct RunQuery: Sendable {
         }
     }
 }
-
-import Foundation

@@ -45,11 +45,14 @@ public struct RunStore {
         }
         let matches = all.filter { $0.hasPrefix(lower) }
         if matches.count == 1 { return matches[0] }
-        if matches.count > 1 { throw LineageError.ambiguousRun(prefix: prefix, candidates: matches.map { String($0.prefix(12)) }) }
+        if matches.count > 1 {
+            throw LineageError.ambiguousRun(prefix: prefix, candidates: matches.map { String($0.prefix(12)) })
+        }
         // Suggest the ids sharing the longest prefix, as git does for a mistyped name.
         let best = all.map { id in (id, zip(id, lower).prefix(while: { $0 == $1 }).count) }
         let longest = best.map(\.1).max() ?? 0
-        let suggestions = longest >= 2 ? best.filter { $0.1 == longest }.prefix(3).map { String($0.0.prefix(lower.count + 1)) } : []
+        let suggestions =
+            longest >= 2 ? best.filter { $0.1 == longest }.prefix(3).map { String($0.0.prefix(lower.count + 1)) } : []
         throw LineageError.runNotFound(prefix: prefix, suggestions: suggestions)
     }
 
@@ -60,7 +63,8 @@ public struct RunStore {
         let actual = try SHA256.hex(of: bytes)
         guard actual == id else {
             throw LineageError.invalidRecord(
-                file: file, detail: "content does not match its name (its sha256 is \(actual.prefix(12))): the record was modified")
+                file: file,
+                detail: "content does not match its name (its sha256 is \(actual.prefix(12))): the record was modified")
         }
         let record = try JSONParser.parse(bytes, source: file)
         try RecordSchema.validate(record, file: file)

@@ -1,8 +1,9 @@
+import GitMLBasics
+import GitMLStore
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import GitMLBasics
-import GitMLStore
 
 /// What `lstat` says of a file: enough to tell, like git's index, that its bytes have not changed.
 struct FileStat: Equatable, Sendable {
@@ -77,13 +78,15 @@ struct StatCache {
     /// The directory digest remembered for `path`, when it was computed from exactly these stats.
     func directory(_ path: String, fingerprint: String) throws -> Directory? {
         var found: Directory?
-        try database.prepare("SELECT sha256, size, files, lfs_pointers FROM tree_cache WHERE path = ? AND fingerprint = ?")
-            .query([.text(path), .text(fingerprint)]) { row in
-                let pointers = try? JSONParser.parse(row.text(3) ?? "[]", source: "the tree cache")
-                found = Directory(
-                    path: path, fingerprint: fingerprint, sha256: row.text(0) ?? "", size: row.integer(1),
-                    files: Int(row.integer(2)), lfsPointers: pointers?.array ?? [])
-            }
+        try database.prepare(
+            "SELECT sha256, size, files, lfs_pointers FROM tree_cache WHERE path = ? AND fingerprint = ?"
+        )
+        .query([.text(path), .text(fingerprint)]) { row in
+            let pointers = try? JSONParser.parse(row.text(3) ?? "[]", source: "the tree cache")
+            found = Directory(
+                path: path, fingerprint: fingerprint, sha256: row.text(0) ?? "", size: row.integer(1),
+                files: Int(row.integer(2)), lfsPointers: pointers?.array ?? [])
+        }
         return found
     }
 
@@ -95,7 +98,8 @@ struct StatCache {
             """
         // "0" is the byte after "/": the range holds exactly the paths below `path/`.
         let values: [SQLValue] =
-            path.isEmpty ? [.text(""), .text(""), .text("\u{10FFFF}")] : [.text(path), .text(path + "/"), .text(path + "0")]
+            path.isEmpty
+            ? [.text(""), .text(""), .text("\u{10FFFF}")] : [.text(path), .text(path + "/"), .text(path + "0")]
         try database.prepare(sql).query(values) { row in
             try row.withText(0) { try body($0, Entry(row: row)) }
         }
@@ -119,7 +123,8 @@ struct StatCache {
                 ])
             }
             let remember = try database.prepare(
-                "INSERT OR REPLACE INTO tree_cache(path, fingerprint, sha256, size, files, lfs_pointers) VALUES (?,?,?,?,?,?)")
+                "INSERT OR REPLACE INTO tree_cache(path, fingerprint, sha256, size, files, lfs_pointers) VALUES (?,?,?,?,?,?)"
+            )
             for directory in directories {
                 try remember.run([
                     .text(directory.path), .text(directory.fingerprint), .text(directory.sha256),

@@ -57,7 +57,9 @@ public struct Verifier {
         findings += try check(run.data, section: "data")
         findings += try check(run.artifacts, section: "artifact")
         if let patch = run.record["git"]?["patch"]?.string {
-            findings.append(checkContentAddressed("\(workspace.patchesDirectory)/\(patch)", subject: ".mlops/patches/\(patch)", digest: patch))
+            findings.append(
+                checkContentAddressed(
+                    "\(workspace.patchesDirectory)/\(patch)", subject: ".mlops/patches/\(patch)", digest: patch))
         }
         return findings
     }
@@ -71,18 +73,26 @@ public struct Verifier {
             if item["missing"]?.bool == true { continue }
             let recorded = item["sha256"]?.string ?? ""
             guard FileSystem.exists(workspace.absolute(path)) else {
-                findings.append(Finding(subject: path, state: "missing", recorded: recorded, actual: nil, detail: "\(section) \(path) is missing"
-                    + storedCopyNote(section, recorded)))
+                findings.append(
+                    Finding(
+                        subject: path, state: "missing", recorded: recorded, actual: nil,
+                        detail: "\(section) \(path) is missing"
+                            + storedCopyNote(section, recorded)))
                 continue
             }
             let now = try hasher.hash([path])[0]
             if now.sha256 == recorded {
-                findings.append(Finding(subject: path, state: "ok", recorded: recorded, actual: now.sha256, detail: "\(section) matches"))
+                findings.append(
+                    Finding(
+                        subject: path, state: "ok", recorded: recorded, actual: now.sha256, detail: "\(section) matches"
+                    ))
             } else if item["type"]?.string == "directory" {
                 findings += try compareDirectory(path, recorded: recorded, now: now, section: section)
             } else {
-                findings.append(Finding(subject: path, state: "modified", recorded: recorded, actual: now.sha256,
-                    detail: "\(section) \(path) has changed since the run" + storedCopyNote(section, recorded)))
+                findings.append(
+                    Finding(
+                        subject: path, state: "modified", recorded: recorded, actual: now.sha256,
+                        detail: "\(section) \(path) has changed since the run" + storedCopyNote(section, recorded)))
             }
         }
         return findings
@@ -94,11 +104,18 @@ public struct Verifier {
             ? " (the recorded bytes are in .mlops/cache/objects/\(digest.prefix(12)))" : " (and no stored copy is here)"
     }
 
-    private func compareDirectory(_ path: String, recorded: String, now: DataPointer, section: String) throws -> [Finding] {
+    private func compareDirectory(_ path: String, recorded: String, now: DataPointer, section: String) throws
+        -> [Finding]
+    {
         let file = "\(workspace.manifestsDirectory)/\(recorded)"
         guard FileSystem.exists(file) else {
-            return [Finding(subject: path, state: "modified", recorded: recorded, actual: now.sha256,
-                detail: "\(section) directory \(path) has changed (its manifest .mlops/manifests/\(recorded.prefix(12)) is missing, so files cannot be named)")]
+            return [
+                Finding(
+                    subject: path, state: "modified", recorded: recorded, actual: now.sha256,
+                    detail:
+                        "\(section) directory \(path) has changed (its manifest .mlops/manifests/\(recorded.prefix(12)) is missing, so files cannot be named)"
+                )
+            ]
         }
         let old = try Manifest.parse(try AtomicFile.read(file), source: ".mlops/manifests/\(recorded)")
         let before = Dictionary(old.entries.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
@@ -108,26 +125,39 @@ public struct Verifier {
             let full = path.isEmpty ? name : path + "/" + name
             if let current = after[name] {
                 if current.sha256 != entry.sha256 {
-                    findings.append(Finding(subject: full, state: "modified", recorded: entry.sha256, actual: current.sha256, detail: "\(full) has changed since the run"))
+                    findings.append(
+                        Finding(
+                            subject: full, state: "modified", recorded: entry.sha256, actual: current.sha256,
+                            detail: "\(full) has changed since the run"))
                 }
             } else {
-                findings.append(Finding(subject: full, state: "missing", recorded: entry.sha256, actual: nil, detail: "\(full) is missing"))
+                findings.append(
+                    Finding(
+                        subject: full, state: "missing", recorded: entry.sha256, actual: nil,
+                        detail: "\(full) is missing"))
             }
         }
         for (name, entry) in after.sorted(by: { $0.key < $1.key }) where before[name] == nil {
             let full = path.isEmpty ? name : path + "/" + name
-            findings.append(Finding(subject: full, state: "added", recorded: nil, actual: entry.sha256, detail: "\(full) was added after the run"))
+            findings.append(
+                Finding(
+                    subject: full, state: "added", recorded: nil, actual: entry.sha256,
+                    detail: "\(full) was added after the run"))
         }
         return findings
     }
 
     func checkContentAddressed(_ absolute: String, subject: String, digest: String) -> Finding {
         guard FileSystem.exists(absolute) else {
-            return Finding(subject: subject, state: "dangling", recorded: digest, actual: nil, detail: "\(subject) is referenced but missing")
+            return Finding(
+                subject: subject, state: "dangling", recorded: digest, actual: nil,
+                detail: "\(subject) is referenced but missing")
         }
         let actual = (try? FileHasher().hash(path: absolute).sha256) ?? "unreadable"
         return actual == digest
             ? Finding(subject: subject, state: "ok", recorded: digest, actual: actual, detail: "intact")
-            : Finding(subject: subject, state: "corrupt", recorded: digest, actual: actual, detail: "\(subject) does not match its name")
+            : Finding(
+                subject: subject, state: "corrupt", recorded: digest, actual: actual,
+                detail: "\(subject) does not match its name")
     }
 }

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
 import GitMLBasics
 import GitMLGit
 import GitMLStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A git work tree with git-ml initialised in it: where every `.mlops` file lives.
 public final class Workspace {
@@ -72,8 +73,9 @@ public final class Workspace {
         let realRoot = RepositoryPath.real(root) ?? root
         let parent = AtomicFile.parent(of: absolute)
         let realParent = RepositoryPath.real(parent) ?? parent
-        guard let relativeParent = RepositoryPath.relativePath(realParent, under: realRoot)
-            ?? RepositoryPath.relativePath(parent, under: root)
+        guard
+            let relativeParent = RepositoryPath.relativePath(realParent, under: realRoot)
+                ?? RepositoryPath.relativePath(parent, under: root)
         else { throw PathError.escapesRepository(path: userPath) }
         var info = stat()
         if lstat(absolute, &info) == 0 {

@@ -22,7 +22,7 @@ public enum Markdown {
 
     /// The HTML body for `markdown`.
     public static func html(_ markdown: String) -> String {
-        withDocument(markdown) { document, extensions in
+        withDocument(markdown, fallback: "") { document, extensions in
             guard let raw = cmark_render_html(document, git_ml_cmark_opt_default(), extensions) else { return "" }
             defer { free(raw) }
             return String(cString: raw)
@@ -31,12 +31,15 @@ public enum Markdown {
 
     /// The document's sections, in order.
     public static func sections(_ markdown: String) -> [Section] {
-        withDocument(markdown) { document, _ in
+        withDocument(markdown, fallback: []) { document, _ in
             var sections: [Section] = []
             var node = cmark_node_first_child(document)
             while let current = node {
                 if cmark_node_get_type(current) == CMARK_NODE_HEADING {
-                    sections.append(Section(level: Int(cmark_node_get_heading_level(current)), title: text(of: current), hasContent: false))
+                    sections.append(
+                        Section(
+                            level: Int(cmark_node_get_heading_level(current)), title: text(of: current),
+                            hasContent: false))
                 } else if text(of: current).contains(where: { !$0.isWhitespace }) {
                     // Content counts for the innermost open section and every enclosing one.
                     var level = Int.max
@@ -51,20 +54,20 @@ public enum Markdown {
         }
     }
 
-    private static func withDocument<T>(_ markdown: String, _ body: (OpaquePointer, UnsafeMutablePointer<cmark_llist>?) -> T) -> T {
+    /// Parses `markdown` and hands the document to `body`; `fallback` only if cmark cannot allocate.
+    private static func withDocument<T>(
+        _ markdown: String, fallback: T, _ body: (OpaquePointer, UnsafeMutablePointer<cmark_llist>?) -> T
+    ) -> T {
         _ = extensionsRegistered
-        let parser = cmark_parser_new(git_ml_cmark_opt_default())!
+        guard let parser = cmark_parser_new(git_ml_cmark_opt_default()) else { return fallback }
         defer { cmark_parser_free(parser) }
         for name in ["table", "strikethrough", "autolink", "tagfilter"] {
             if let syntax = cmark_find_syntax_extension(name) { cmark_parser_attach_syntax_extension(parser, syntax) }
         }
-        var bytes = Array(markdown.utf8)
-        bytes.withUnsafeMutableBufferPointer { buffer in
-            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: max(buffer.count, 1)) {
-                cmark_parser_feed(parser, $0, buffer.count)
-            }
+        markdown.utf8CString.withUnsafeBufferPointer { buffer in
+            if let base = buffer.baseAddress { cmark_parser_feed(parser, base, buffer.count - 1) }
         }
-        let document = cmark_parser_finish(parser)!
+        guard let document = cmark_parser_finish(parser) else { return fallback }
         defer { cmark_node_free(document) }
         return body(document, cmark_parser_get_syntax_extensions(parser))
     }
@@ -110,7 +113,9 @@ public enum Markdown {
         return out
     }
 
-    private static let alwaysEscaped: Set<Unicode.Scalar> = ["\\", "`", "*", "_", "[", "]", "<", ">", "|", "~", "&", "!"]
+    private static let alwaysEscaped: Set<Unicode.Scalar> = [
+        "\\", "`", "*", "_", "[", "]", "<", ">", "|", "~", "&", "!",
+    ]
     private static let escapedAtStart: Set<Unicode.Scalar> = ["#", "-", "+", "="]
 
     public static func escape(_ text: String) -> String {
@@ -120,10 +125,12 @@ public enum Markdown {
         // Digits then "." or ")" at the start would open an ordered list.
         let leadingDigits = scalars.prefix { ("0"..."9").contains($0) }.count
         for (i, scalar) in scalars.enumerated() {
-            let opensList = i == leadingDigits && i > 0 && (scalar == "." || scalar == ")")
+            let opensList =
+                i == leadingDigits && i > 0 && (scalar == "." || scalar == ")")
                 && (i + 1 == scalars.count || scalars[i + 1] == " ")
             // "# x", "- x", "+ x" or a line of "-" or "=" at the start would make a heading, a list or a rule.
-            let opensBlock = i == 0 && Self.escapedAtStart.contains(scalar)
+            let opensBlock =
+                i == 0 && Self.escapedAtStart.contains(scalar)
                 && (scalars.count == 1 || scalars[1] == " " || scalars.allSatisfy { $0 == scalar || $0 == " " })
             if Self.alwaysEscaped.contains(scalar) || opensBlock || opensList {
                 out.append("\\")

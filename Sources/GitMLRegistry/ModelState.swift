@@ -23,7 +23,8 @@ public struct ModelState: Sendable {
 
     init(name: String, versions: [ModelVersion], events: [RegistryEvent]) {
         self.name = name
-        self.versions = Dictionary(versions.map { ($0.version, VersionState(file: $0)) }, uniquingKeysWith: { a, _ in a })
+        self.versions = Dictionary(
+            versions.map { ($0.version, VersionState(file: $0)) }, uniquingKeysWith: { a, _ in a })
         self.events = events.sorted { ($0.time, $0.id) < ($1.time, $1.id) }
         for event in self.events where self.versions[event.version] != nil { apply(event) }
     }
@@ -67,7 +68,9 @@ public struct ModelState: Sendable {
             guard let production else { throw RegistryError.notInProduction(model: name) }
             return production
         case "staging":
-            let staged = events.filter { $0.kind == .stage && $0.to == .staging && versions[$0.version]?.stage == .staging }
+            let staged = events.filter {
+                $0.kind == .stage && $0.to == .staging && versions[$0.version]?.stage == .staging
+            }
             guard let newest = staged.last?.version else { throw notFound }
             return newest
         case "latest":

@@ -45,7 +45,8 @@ public struct Registry {
             guard let bytes = try source.contents(of: path) else { continue }
             let version = try ModelVersion(bytes: bytes, file: path)
             guard version.model == name, "\(version.version).json" == file else {
-                throw RegistryError.malformedFile(file: path, detail: "names \(version.model) version \(version.version)")
+                throw RegistryError.malformedFile(
+                    file: path, detail: "names \(version.model) version \(version.version)")
             }
             versions.append(version)
         }

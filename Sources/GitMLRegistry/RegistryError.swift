@@ -18,13 +18,16 @@ public enum RegistryError: GitMLError {
         case .badModelName(let name):
             return "\(name) is not a model name: use letters, digits, '.', '_' or '-', starting with a letter or digit"
         case .modelNotFound(let name, let known):
-            return "model \(name) is not registered" + (known.isEmpty ? "" : " (registered: \(known.joined(separator: ", ")))")
+            return "model \(name) is not registered"
+                + (known.isEmpty ? "" : " (registered: \(known.joined(separator: ", ")))")
         case .versionNotFound(let model, let reference, let known):
-            return "\(model) has no version \(reference)" + (known.isEmpty ? "" : " (versions: \(known.joined(separator: ", ")))")
+            return "\(model) has no version \(reference)"
+                + (known.isEmpty ? "" : " (versions: \(known.joined(separator: ", ")))")
         case .badStage(let stage): return "\(stage) is not a stage: use staging or production"
         case .transitionNotAllowed(let model, let version, let from, let to):
             return "\(model) version \(version) is \(from); it cannot go to \(to)"
-        case .noArtifacts(let run): return "run \(run.prefix(12)) recorded no artifacts, so there is nothing to register"
+        case .noArtifacts(let run):
+            return "run \(run.prefix(12)) recorded no artifacts, so there is nothing to register"
         case .artifactNotInRun(let path, let run, let recorded):
             return "run \(run.prefix(12)) did not record artifact \(path)"
                 + (recorded.isEmpty ? "" : " (it recorded: \(recorded.joined(separator: ", ")))")
@@ -45,8 +48,10 @@ public enum RegistryError: GitMLError {
         case .noArtifacts: return "record the model file: git ml run --artifact model.pkl -- ..."
         case .artifactNotInRun: return "name one the run recorded, or record a new run with --artifact"
         case .noRollbackTarget(let model): return "name a version: git ml model rollback \(model) --to <version>"
-        case .notInProduction(let model): return "promote one first: git ml model promote \(model) <version> --to production"
-        case .malformedFile: return "the registry's files are written by git ml; restore this one from git (git checkout -- <file>)"
+        case .notInProduction(let model):
+            return "promote one first: git ml model promote \(model) <version> --to production"
+        case .malformedFile:
+            return "the registry's files are written by git ml; restore this one from git (git checkout -- <file>)"
         }
     }
 

@@ -61,13 +61,18 @@ public struct ModelVersion: Sendable {
     /// The SHA-256 of the file's bytes: events and gate evidence name the version by it.
     public let digest: String
 
-    public static func path(model: String, version: Int) -> String { "\(Registry.root)/\(model)/versions/\(version).json" }
+    public static func path(model: String, version: Int) -> String {
+        "\(Registry.root)/\(model)/versions/\(version).json"
+    }
 
     init(bytes: [UInt8], file: String) throws {
         let value = try JSONParser.parse(bytes, source: file)
         guard let model = value["model"]?.string, let version = value["version"]?.number.map({ Int($0) }),
             let run = value["run"]?.string, let artifacts = value["artifacts"]?.array
-        else { throw RegistryError.malformedFile(file: file, detail: "a version file needs model, version, run and artifacts") }
+        else {
+            throw RegistryError.malformedFile(
+                file: file, detail: "a version file needs model, version, run and artifacts")
+        }
         self.model = model
         self.version = version
         self.run = run
@@ -77,7 +82,8 @@ public struct ModelVersion: Sendable {
         digest = try SHA256.hex(of: bytes)
     }
 
-    static func bytes(model: String, version: Int, run: String, artifacts: [ModelArtifact], owner: JSONValue) -> [UInt8] {
+    static func bytes(model: String, version: Int, run: String, artifacts: [ModelArtifact], owner: JSONValue) -> [UInt8]
+    {
         let value: JSONValue = .object([
             "schema_version": .int(schemaVersion), "model": .string(model), "version": .int(Int64(version)),
             "run": .string(run), "artifacts": .array(artifacts.map(\.json)), "created": .string(Timestamp.now()),
@@ -134,8 +140,10 @@ public struct RegistryEvent: Sendable {
         switch kind {
         case .stage: return "v\(version) \(from?.rawValue ?? "new") -> \(to?.rawValue ?? "?")\(who)\(why)"
         case .approval: return "v\(version) approved\(who)\(why)"
-        case .gate: return "v\(version) gates for \(value["stage"]?.string ?? "?") \(passed ? "passed" : "failed")\(who)"
-        case .rollback: return "v\(version) back in production, v\(rolledBack.map(String.init) ?? "?") rolled back\(who)\(why)"
+        case .gate:
+            return "v\(version) gates for \(value["stage"]?.string ?? "?") \(passed ? "passed" : "failed")\(who)"
+        case .rollback:
+            return "v\(version) back in production, v\(rolledBack.map(String.init) ?? "?") rolled back\(who)\(why)"
         }
     }
 

@@ -17,11 +17,14 @@ public struct RegistryFsck {
         var problems: [Finding] = []
         var checked = 0
         func problem(_ subject: String, _ state: String, _ detail: String) {
-            problems.append(Finding(subject: subject, state: state, recorded: nil, actual: nil, detail: "\(subject): \(detail)"))
+            problems.append(
+                Finding(subject: subject, state: state, recorded: nil, actual: nil, detail: "\(subject): \(detail)"))
         }
         for name in try source.names(in: Registry.root) where !name.hasPrefix(".") {
             let directory = "\(Registry.root)/\(name)"
-            if (try? Registry.validate(name: name)) == nil { problem(directory, "unexpected", "is not a valid model name"); continue }
+            if (try? Registry.validate(name: name)) == nil {
+                problem(directory, "unexpected", "is not a valid model name"); continue
+            }
             var digests: [Int: String] = [:]
             for file in try source.names(in: directory + "/versions") where !file.hasPrefix(".") {
                 let path = "\(directory)/versions/\(file)"
@@ -34,7 +37,9 @@ public struct RegistryFsck {
                         continue
                     }
                     digests[version.version] = version.digest
-                    if !runs.contains(version.run) { problem(path, "dangling", "run \(version.run.prefix(12)) is not in .mlops/runs") }
+                    if !runs.contains(version.run) {
+                        problem(path, "dangling", "run \(version.run.prefix(12)) is not in .mlops/runs")
+                    }
                 } catch let error as GitMLError {
                     problem(path, "corrupt", error.message)
                 }
@@ -56,7 +61,8 @@ public struct RegistryFsck {
                         continue
                     }
                     if !event.versionDigest.isEmpty && event.versionDigest != digest {
-                        problem(path, "modified", "version \(event.version)'s file changed after this event was recorded")
+                        problem(
+                            path, "modified", "version \(event.version)'s file changed after this event was recorded")
                     }
                 } catch let error as GitMLError {
                     problem(path, "corrupt", error.message)

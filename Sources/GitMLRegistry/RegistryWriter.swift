@@ -39,7 +39,8 @@ public struct RegistryWriter {
             let path = workspace.absolute(ModelVersion.path(model: name, version: next))
             if try AtomicFile.create(bytes, at: path) {
                 let version = try ModelVersion(bytes: bytes, file: ModelVersion.path(model: name, version: next))
-                _ = try write(stageEvent(version, from: nil, to: .draft, reason: "registered from run \(run.id.prefix(12))"))
+                _ = try write(
+                    stageEvent(version, from: nil, to: .draft, reason: "registered from run \(run.id.prefix(12))"))
                 return version
             }
             next += 1
@@ -47,10 +48,13 @@ public struct RegistryWriter {
     }
 
     /// Moves a version to staging or production. A new champion sends the old one to archived.
-    public func promote(_ name: String, version: Int, to stage: Stage, reason: String) throws -> (event: RegistryEvent, archived: Int?) {
+    public func promote(_ name: String, version: Int, to stage: Stage, reason: String) throws -> (
+        event: RegistryEvent, archived: Int?
+    ) {
         let (state, current) = try lookup(name, version)
         guard current.stage.allows(stage) else {
-            throw RegistryError.transitionNotAllowed(model: name, version: version, from: current.stage.rawValue, to: stage.rawValue)
+            throw RegistryError.transitionNotAllowed(
+                model: name, version: version, from: current.stage.rawValue, to: stage.rawValue)
         }
         var fields = stageEvent(current.file, from: current.stage, to: stage, reason: reason)
         // What the version's artifacts are on disk now: a file changed since registration shows here and is refused at push.
@@ -71,7 +75,8 @@ public struct RegistryWriter {
         let (_, current) = try lookup(name, version)
         return try write([
             "model": .string(name), "version": .int(Int64(version)), "kind": .string("approval"), "actor": actor,
-            "comment": .string(comment), "run": .string(current.file.run), "version_digest": .string(current.file.digest),
+            "comment": .string(comment), "run": .string(current.file.run),
+            "version_digest": .string(current.file.digest),
         ])
     }
 
@@ -79,19 +84,23 @@ public struct RegistryWriter {
     public func archive(_ name: String, version: Int, reason: String) throws -> RegistryEvent {
         let (_, current) = try lookup(name, version)
         guard current.stage.allows(.archived) else {
-            throw RegistryError.transitionNotAllowed(model: name, version: version, from: current.stage.rawValue, to: "archived")
+            throw RegistryError.transitionNotAllowed(
+                model: name, version: version, from: current.stage.rawValue, to: "archived")
         }
         return try write(stageEvent(current.file, from: current.stage, to: .archived, reason: reason))
     }
 
     /// Puts production back on an earlier version (the previous champion, or `target`), skipping gates: the
     /// version leaving production is marked so that a later rollback does not return to it.
-    public func rollback(_ name: String, to target: Int?, reason: String) throws -> (from: Int, to: Int, event: RegistryEvent) {
+    public func rollback(_ name: String, to target: Int?, reason: String) throws -> (
+        from: Int, to: Int, event: RegistryEvent
+    ) {
         let state = try registry.model(name)
         guard let from = state.production else { throw RegistryError.notInProduction(model: name) }
         guard let to = target ?? state.rollbackTarget() else { throw RegistryError.noRollbackTarget(model: name) }
         guard let destination = state.versions[to], to != from else {
-            throw RegistryError.versionNotFound(model: name, reference: String(to), known: state.versions.keys.sorted().map(String.init))
+            throw RegistryError.versionNotFound(
+                model: name, reference: String(to), known: state.versions.keys.sorted().map(String.init))
         }
         var fields = stageEvent(destination.file, from: destination.stage, to: .production, reason: reason)
         fields["kind"] = .string("rollback")
@@ -101,7 +110,9 @@ public struct RegistryWriter {
     }
 
     /// Records the outcome of a gate evaluation: the evidence the pre-push hook and `verify --range` look for.
-    public func recordGate(_ name: String, version: Int, stage: Stage, passed: Bool, checks: [JSONValue], gatesDigest: String) throws -> RegistryEvent {
+    public func recordGate(
+        _ name: String, version: Int, stage: Stage, passed: Bool, checks: [JSONValue], gatesDigest: String
+    ) throws -> RegistryEvent {
         let (_, current) = try lookup(name, version)
         return try write([
             "model": .string(name), "version": .int(Int64(version)), "kind": .string("gate"), "actor": actor,
@@ -115,7 +126,8 @@ public struct RegistryWriter {
     private func lookup(_ name: String, _ version: Int) throws -> (ModelState, ModelState.VersionState) {
         let state = try registry.model(name)
         guard let current = state.versions[version] else {
-            throw RegistryError.versionNotFound(model: name, reference: String(version), known: state.versions.keys.sorted().map(String.init))
+            throw RegistryError.versionNotFound(
+                model: name, reference: String(version), known: state.versions.keys.sorted().map(String.init))
         }
         return (state, current)
     }
@@ -134,7 +146,9 @@ public struct RegistryWriter {
         let present = version.artifacts.filter { FileSystem.exists(workspace.absolute($0.path)) }
         let hashed = try DataHasher(workspace: workspace).hash(present.map(\.path))
         return version.artifacts.map { artifact in
-            guard let now = zip(present, hashed).first(where: { $0.0.path == artifact.path })?.1 else { return artifact }
+            guard let now = zip(present, hashed).first(where: { $0.0.path == artifact.path })?.1 else {
+                return artifact
+            }
             return ModelArtifact(path: artifact.path, sha256: now.sha256, size: now.size)
         }
     }

@@ -100,7 +100,9 @@ public struct Reproducer {
             throw ReproduceError.notARun(id)
         }
         guard let commit = original.record["git"]?["commit"]?.string else { throw ReproduceError.noCommit(id) }
-        guard workspace.repository.hasObject(commit) else { throw ReproduceError.commitMissing(commit: commit, run: id) }
+        guard workspace.repository.hasObject(commit) else {
+            throw ReproduceError.commitMissing(commit: commit, run: id)
+        }
         var result = Reproduction(verdict: .couldNotRun, original: original, commit: commit)
         result.omittedFromPatch = (original.record["git"]?["omitted_from_patch"]?.array ?? []).compactMap(\.string)
 
@@ -110,14 +112,22 @@ public struct Reproducer {
         try AtomicFile.makeDirectories(sandboxes)
         let lock = "\(sandboxes)/\(commit).lock"
         let cached = AtomicFile.exclusiveLock(lock)
-        let directory = cached ? "\(sandboxes)/\(commit)" : "\(sandboxes)/\(commit)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let directory =
+            cached
+            ? "\(sandboxes)/\(commit)" : "\(sandboxes)/\(commit)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer {
             if cached {
                 // Back to a clean checkout: the data copies and the command's outputs go, the source files stay.
-                if !options.keep { PerformanceTrace.measure("clean the work tree") { try? Repository(discoveringFrom: directory, environment: [:]).resetWorkTree() } }
+                if !options.keep {
+                    PerformanceTrace.measure("clean the work tree") {
+                        try? Repository(discoveringFrom: directory, environment: [:]).resetWorkTree()
+                    }
+                }
                 unlink(lock)
             } else if !options.keep {
-                PerformanceTrace.measure("remove the work tree") { _ = try? FileManager.default.removeItem(atPath: directory) }
+                PerformanceTrace.measure("remove the work tree") {
+                    _ = try? FileManager.default.removeItem(atPath: directory)
+                }
             }
         }
         if options.keep { result.worktree = directory }
@@ -129,7 +139,9 @@ public struct Reproducer {
             try PerformanceTrace.measure("reset the work tree") { try copy.resetWorkTree() }
         } else {
             try? FileManager.default.removeItem(atPath: directory)
-            copy = try PerformanceTrace.measure("check out \(commit.prefix(10))") { try workspace.repository.materialize(commit, into: directory) }
+            copy = try PerformanceTrace.measure("check out \(commit.prefix(10))") {
+                try workspace.repository.materialize(commit, into: directory)
+            }
         }
         if let patch = original.record["git"]?["patch"]?.string {
             try copy.apply(patch: try AtomicFile.read("\(workspace.patchesDirectory)/\(patch)"))
@@ -138,20 +150,32 @@ public struct Reproducer {
         let sandbox = try Self.prepare(directory, for: original, from: workspace)
 
         // Data first: nothing runs on bytes that are not the recorded ones.
-        let source = options.dataRoot.map { RepositoryPath.normalize($0.hasPrefix("/") ? $0 : workspace.currentDirectory + "/" + $0) } ?? workspace.root
+        let source =
+            options.dataRoot.map {
+                RepositoryPath.normalize($0.hasPrefix("/") ? $0 : workspace.currentDirectory + "/" + $0)
+            } ?? workspace.root
         for item in original.data {
             guard let path = item["path"]?.string, !FileSystem.exists(sandbox.absolute(path)) else { continue }
             let from = source + (path.isEmpty ? "" : "/" + path)
-            if FileSystem.exists(from) { try PerformanceTrace.measure("copy \(path)") { try FileCopy.tree(from: from, to: sandbox.absolute(path)) } }
+            if FileSystem.exists(from) {
+                try PerformanceTrace.measure("copy \(path)") {
+                    try FileCopy.tree(from: from, to: sandbox.absolute(path))
+                }
+            }
         }
-        result.data = try PerformanceTrace.measure("verify data") { try Verifier(workspace: sandbox).check(original.data, section: "data") }
+        result.data = try PerformanceTrace.measure("verify data") {
+            try Verifier(workspace: sandbox).check(original.data, section: "data")
+        }
         let interpreter = argv[0].split(separator: "/").last.map { $0.hasPrefix("python") } == true ? argv[0] : nil
         let recordedEnvironment = original.record["environment"] ?? .null
         let problems = result.data.filter(\.isProblem)
         guard problems.isEmpty else {
-            result.reason = problems.map { "\($0.subject): recorded \($0.recorded.map { String($0.prefix(12)) } ?? "-"), now \($0.actual.map { String($0.prefix(12)) } ?? "missing")" }
-                .joined(separator: "; ")
-            result.environment = Self.differences(recordedEnvironment, try sandbox.currentEnvironment(interpreter: interpreter))
+            result.reason = problems.map {
+                "\($0.subject): recorded \($0.recorded.map { String($0.prefix(12)) } ?? "-"), now \($0.actual.map { String($0.prefix(12)) } ?? "missing")"
+            }
+            .joined(separator: "; ")
+            result.environment = Self.differences(
+                recordedEnvironment, try sandbox.currentEnvironment(interpreter: interpreter))
             result.seconds.setup = PerformanceTrace.now() - started
             return result
         }
@@ -177,7 +201,8 @@ public struct Reproducer {
             result.seconds.command = PerformanceTrace.now() - commandStarted
             return result
         }
-        result.seconds.command = outcome.record["command"]?["duration_seconds"]?.number ?? (PerformanceTrace.now() - commandStarted)
+        result.seconds.command =
+            outcome.record["command"]?["duration_seconds"]?.number ?? (PerformanceTrace.now() - commandStarted)
         let compareStarted = PerformanceTrace.now()
         result.newRun = outcome.id
         result.newRecord = try? AtomicFile.read(runWorkspace.recordPath(outcome.id))
@@ -211,7 +236,9 @@ public struct Reproducer {
     }
 
     /// Metric by metric: exact, within its tolerance, outside it, or missing from the new run.
-    static func compare(_ recorded: [String: JSONValue], _ now: [String: JSONValue], _ options: ReproduceOptions) -> [MetricComparison] {
+    static func compare(_ recorded: [String: JSONValue], _ now: [String: JSONValue], _ options: ReproduceOptions)
+        -> [MetricComparison]
+    {
         recorded.keys.sorted().compactMap { name in
             guard let old = recorded[name]?.number else { return nil }
             let tolerance = options.metricTolerances[name] ?? options.tolerance
@@ -220,8 +247,9 @@ public struct Reproducer {
             }
             let same = old == new || (old.isNaN && new.isNaN)
             let within = same || abs(new - old) <= tolerance
-            return MetricComparison(name: name, recorded: old, now: new, tolerance: tolerance,
-                                    outcome: same ? "exact" : (within ? "within" : "outside"))
+            return MetricComparison(
+                name: name, recorded: old, now: new, tolerance: tolerance,
+                outcome: same ? "exact" : (within ? "within" : "outside"))
         }
     }
 
@@ -234,7 +262,8 @@ public struct Reproducer {
         }
         let facts: [(String, (JSONValue) -> JSONValue?)] = [
             ("OS", { $0["os"]?["name"] }), ("kernel", { $0["os"]?["kernel"] }), ("architecture", { $0["os"]?["arch"] }),
-            ("CPU", { $0["cpu"]?["model"] }), ("CPU count", { $0["cpu"]?["count"] }), ("memory bytes", { $0["memory_bytes"] }),
+            ("CPU", { $0["cpu"]?["model"] }), ("CPU count", { $0["cpu"]?["count"] }),
+            ("memory bytes", { $0["memory_bytes"] }),
             ("GPUs", { .string(($0["gpus"]?.array ?? []).compactMap { $0["name"]?.string }.joined(separator: ", ")) }),
             ("Python", { $0["python"]?["version"] }), ("container", { $0["container"]?["image"] }),
         ]
@@ -249,7 +278,8 @@ public struct Reproducer {
                     let t = text(v)
                     return key == "lockfiles" && t.count == 64 ? String(t.prefix(12)) : t
                 }
-                rows.append(EnvironmentDifference(item: "\(group) \(name)", recorded: show(old[name]), now: show(new[name])))
+                rows.append(
+                    EnvironmentDifference(item: "\(group) \(name)", recorded: show(old[name]), now: show(new[name])))
             }
         }
         return rows
@@ -258,14 +288,16 @@ public struct Reproducer {
     /// The sandbox's `.mlops`: what the commit had (or a fresh one), plus the original record and the manifests its
     /// directory data needs for naming changed files.
     static func prepare(_ directory: String, for original: StoredRun, from workspace: Workspace) throws -> Workspace {
-        let sandbox = try Workspace(currentDirectory: directory, environment: workspace.environment, requireInitialized: false)
+        let sandbox = try Workspace(
+            currentDirectory: directory, environment: workspace.environment, requireInitialized: false)
         _ = try Initializer.initialize(sandbox)
         try AtomicFile.writeIfAbsent(original.bytes, to: sandbox.recordPath(original.id))
         for item in original.data where item["type"]?.string == "directory" {
             guard let digest = item["sha256"]?.string else { continue }
             let manifest = "\(workspace.manifestsDirectory)/\(digest)"
             if FileSystem.exists(manifest) {
-                try AtomicFile.writeIfAbsent(try AtomicFile.read(manifest), to: "\(sandbox.manifestsDirectory)/\(digest)")
+                try AtomicFile.writeIfAbsent(
+                    try AtomicFile.read(manifest), to: "\(sandbox.manifestsDirectory)/\(digest)")
             }
         }
         return sandbox

@@ -11,8 +11,11 @@ public enum ReproductionReport {
         var lines = ["# Reproduction of run \(r.original.id.prefix(12))", ""]
         lines.append("**Verdict: \(r.verdict.rawValue)**" + (r.reason.isEmpty ? "" : ": " + cell(r.reason)))
         lines += ["", "| | |", "|---|---|", "| Run | \(r.original.id) |", "| Commit | \(r.commit) |"]
-        lines.append("| Patch | \(r.patchApplied ? "the recorded uncommitted changes were applied" : "none (clean tree)") |")
-        if !r.omittedFromPatch.isEmpty { lines.append("| Not in the patch | \(cell(r.omittedFromPatch.joined(separator: ", "))) |") }
+        lines.append(
+            "| Patch | \(r.patchApplied ? "the recorded uncommitted changes were applied" : "none (clean tree)") |")
+        if !r.omittedFromPatch.isEmpty {
+            lines.append("| Not in the patch | \(cell(r.omittedFromPatch.joined(separator: ", "))) |")
+        }
         let argv = r.original.record["command"]?["argv"]?.array?.map(\.description).joined(separator: " ") ?? ""
         lines.append("| Command | \(cell(argv)) |")
         lines.append("| Seed | \(r.original.record["seed"]?["value"]?.description ?? "not recorded") |")
@@ -21,7 +24,9 @@ public enum ReproductionReport {
         if let worktree = r.worktree { lines.append("| Work tree (kept) | \(cell(worktree)) |") }
         lines += ["", "## Data", "", "| path | state | recorded | now |", "|---|---|---|---|"]
         for finding in r.data {
-            lines.append("| \(cell(finding.subject)) | \(finding.state) | \(finding.recorded.map { String($0.prefix(12)) } ?? "-") | \(finding.actual.map { String($0.prefix(12)) } ?? "-") |")
+            lines.append(
+                "| \(cell(finding.subject)) | \(finding.state) | \(finding.recorded.map { String($0.prefix(12)) } ?? "-") | \(finding.actual.map { String($0.prefix(12)) } ?? "-") |"
+            )
         }
         if r.data.isEmpty { lines.append("| (no data recorded) | | | |") }
         lines += ["", "## Environment", ""]
@@ -33,7 +38,8 @@ public enum ReproductionReport {
         }
         lines += ["", "## Metrics", ""]
         if r.metrics.isEmpty {
-            lines.append(r.newRun == nil ? "Not compared: the command did not complete." : "The run recorded no metrics.")
+            lines.append(
+                r.newRun == nil ? "Not compared: the command did not complete." : "The run recorded no metrics.")
         } else {
             lines += ["| metric | recorded | now | difference | tolerance | result |", "|---|---|---|---|---|---|"]
             lines += r.metrics.map {
@@ -42,13 +48,19 @@ public enum ReproductionReport {
         }
         lines += ["", "## Artifacts", ""]
         if r.artifacts.isEmpty {
-            lines.append(r.newRun == nil ? "Not compared: the command did not complete." : "The run recorded no artifacts.")
+            lines.append(
+                r.newRun == nil ? "Not compared: the command did not complete." : "The run recorded no artifacts.")
         } else {
             lines += ["| path | recorded | now | result |", "|---|---|---|---|"]
-            lines += r.artifacts.map { "| \(cell($0.path)) | \($0.recorded.prefix(12)) | \($0.now.map { String($0.prefix(12)) } ?? "missing") | \($0.equal ? "equal" : "differ") |" }
+            lines += r.artifacts.map {
+                "| \(cell($0.path)) | \($0.recorded.prefix(12)) | \($0.now.map { String($0.prefix(12)) } ?? "missing") | \($0.equal ? "equal" : "differ") |"
+            }
         }
         if !r.stderrTail.isEmpty {
-            lines += ["", "## The command's last output (stderr)", "", "```text", r.stderrTail.replacingOccurrences(of: "```", with: "'''"), "```"]
+            lines += [
+                "", "## The command's last output (stderr)", "", "```text",
+                r.stderrTail.replacingOccurrences(of: "```", with: "'''"), "```",
+            ]
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -57,21 +69,34 @@ public enum ReproductionReport {
     public static func json(_ r: Reproduction) -> JSONValue {
         func number(_ value: Double?) -> JSONValue { value.map { .double($0) } ?? .null }
         return .object([
-            "format": .int(1), "verdict": .string(r.verdict.rawValue), "reason": .string(r.reason), "run": .string(r.original.id),
-            "commit": .string(r.commit), "patch_applied": .bool(r.patchApplied), "new_run": r.newRun.map(JSONValue.string) ?? .null,
+            "format": .int(1), "verdict": .string(r.verdict.rawValue), "reason": .string(r.reason),
+            "run": .string(r.original.id),
+            "commit": .string(r.commit), "patch_applied": .bool(r.patchApplied),
+            "new_run": r.newRun.map(JSONValue.string) ?? .null,
             "exit_status": r.exitStatus.map { .int(Int64($0)) } ?? .null,
             "data": .array(r.data.map(\.json)),
-            "environment": .array(r.environment.map { .object(["item": .string($0.item), "recorded": .string($0.recorded), "now": .string($0.now)]) }),
-            "metrics": .array(r.metrics.map {
-                .object(["name": .string($0.name), "recorded": number($0.recorded), "now": number($0.now),
-                         "tolerance": .double($0.tolerance), "result": .string($0.outcome)])
-            }),
-            "artifacts": .array(r.artifacts.map {
-                .object(["path": .string($0.path), "recorded": .string($0.recorded), "now": $0.now.map(JSONValue.string) ?? .null, "equal": .bool($0.equal)])
-            }),
+            "environment": .array(
+                r.environment.map {
+                    .object(["item": .string($0.item), "recorded": .string($0.recorded), "now": .string($0.now)])
+                }),
+            "metrics": .array(
+                r.metrics.map {
+                    .object([
+                        "name": .string($0.name), "recorded": number($0.recorded), "now": number($0.now),
+                        "tolerance": .double($0.tolerance), "result": .string($0.outcome),
+                    ])
+                }),
+            "artifacts": .array(
+                r.artifacts.map {
+                    .object([
+                        "path": .string($0.path), "recorded": .string($0.recorded),
+                        "now": $0.now.map(JSONValue.string) ?? .null, "equal": .bool($0.equal),
+                    ])
+                }),
             "stderr_tail": .string(r.stderrTail), "worktree": r.worktree.map(JSONValue.string) ?? .null,
             "seconds": .object([
-                "setup": .double((r.seconds.setup * 1000).rounded() / 1000), "command": .double((r.seconds.command * 1000).rounded() / 1000),
+                "setup": .double((r.seconds.setup * 1000).rounded() / 1000),
+                "command": .double((r.seconds.command * 1000).rounded() / 1000),
                 "compare": .double((r.seconds.compare * 1000).rounded() / 1000),
             ]),
             "command_seconds": .double((r.seconds.command * 1000).rounded() / 1000),

@@ -1,9 +1,10 @@
+import GitMLBasics
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import GitMLBasics
 
 /// An I/O failure with the system's own words.
 public struct StoreError: GitMLError {
@@ -108,8 +109,9 @@ public enum AtomicFile {
     public static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { raw in
-                Glibc.write(fd, raw.baseAddress!.advanced(by: offset), raw.count - offset)
+            let written = bytes.withUnsafeBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                return Glibc.write(fd, base.advanced(by: offset), raw.count - offset)
             }
             if written < 0 {
                 if errno == EINTR { continue }
@@ -157,8 +159,9 @@ public enum AtomicFile {
                 guard offset <= limit else { throw InputError.tooLarge(source: path, limit: limit) }
                 bytes += [UInt8](repeating: 0, count: bytes.count)
             }
-            let n = bytes.withUnsafeMutableBytes { raw in
-                Glibc.read(fd, raw.baseAddress!.advanced(by: offset), raw.count - offset)
+            let n = bytes.withUnsafeMutableBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                return Glibc.read(fd, base.advanced(by: offset), raw.count - offset)
             }
             if n < 0 {
                 if errno == EINTR { continue }

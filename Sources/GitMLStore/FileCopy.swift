@@ -1,3 +1,5 @@
+import GitMLBasics
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -54,7 +56,8 @@ public enum FileCopy {
             let n = readlink(source, &buffer, buffer.count - 1)
             guard n >= 0 else { throw StoreError("read link", path: source) }
             try AtomicFile.makeDirectories(AtomicFile.parent(of: target))
-            guard symlink(String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self), target) == 0 else {
+            guard symlink(String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self), target) == 0
+            else {
                 throw StoreError("create link", path: target)
             }
         case S_IFDIR:
@@ -62,7 +65,7 @@ public enum FileCopy {
             guard let directory = opendir(source) else { throw StoreError("read directory", path: source) }
             defer { closedir(directory) }
             while let entry = readdir(directory) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                let name = CText.string(fixed: entry.pointee.d_name)
                 if name == "." || name == ".." { continue }
                 try tree(from: source + "/" + name, to: target + "/" + name)
             }

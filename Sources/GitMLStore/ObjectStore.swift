@@ -1,7 +1,8 @@
+import GitMLBasics
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import GitMLBasics
 
 /// Bytes addressed by their SHA-256 (`objects/<64 hex>`), the same digests OCI registries use for blobs.
 /// Objects are read-only; a file's bytes are only ever added, never changed, under its digest.
@@ -74,7 +75,7 @@ public struct ObjectStore: Sendable {
         defer { closedir(dir) }
         while let entry = readdir(dir) {
             var info = stat()
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            let name = CText.string(fixed: entry.pointee.d_name)
             if SHA256.isDigest(name), lstat(path(for: name), &info) == 0, info.st_dev == device, info.st_ino == inode {
                 return true
             }

@@ -10,7 +10,9 @@ public final class SHA256 {
 
     /// A fresh digest. Fails only when OpenSSL cannot allocate or initialise a context.
     public init() throws {
-        guard let context = EVP_MD_CTX_new() else { throw StoreError("allocate", path: "an OpenSSL digest", errno: ENOMEM) }
+        guard let context = EVP_MD_CTX_new() else {
+            throw StoreError("allocate", path: "an OpenSSL digest", errno: ENOMEM)
+        }
         guard EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1 else {
             EVP_MD_CTX_free(context)
             throw StoreError("initialise", path: "an OpenSSL SHA-256 digest", errno: EINVAL)

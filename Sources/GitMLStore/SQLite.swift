@@ -139,7 +139,9 @@ public final class Statement {
             case .real(let d): status = sqlite3_bind_double(handle, index, d)
             case .text(let s): status = sqlite3_bind_text(handle, index, s, -1, transient)
             case .blob(let b):
-                status = b.withUnsafeBytes { sqlite3_bind_blob(handle, index, $0.baseAddress, Int32($0.count), transient) }
+                status = b.withUnsafeBytes {
+                    sqlite3_bind_blob(handle, index, $0.baseAddress, Int32($0.count), transient)
+                }
             }
             guard status == SQLITE_OK else { throw database.failure(status, sql: sql) }
         }
@@ -183,7 +185,9 @@ public struct Row {
     /// Column `index`'s text bytes without copying them (empty for NULL); valid only inside `body`.
     public func withText<T>(_ index: Int32, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
         // SQLite's rule: ask for the text first, then its length.
-        guard let raw = sqlite3_column_text(handle, index) else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        guard let raw = sqlite3_column_text(handle, index) else {
+            return try body(UnsafeRawBufferPointer(start: nil, count: 0))
+        }
         return try body(UnsafeRawBufferPointer(start: raw, count: Int(sqlite3_column_bytes(handle, index))))
     }
     /// True when column `index` is NULL.

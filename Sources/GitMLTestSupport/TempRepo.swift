@@ -24,7 +24,8 @@ public final class TempRepo: @unchecked Sendable {
         root = base + "/\(slug)-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let config = root + ".gitconfig"
-        try "[user]\n\tname = Test User\n\temail = test@example.com\n[commit]\n\tgpgsign = false\n[init]\n\tdefaultBranch = main\n"
+        try
+            "[user]\n\tname = Test User\n\temail = test@example.com\n[commit]\n\tgpgsign = false\n[init]\n\tdefaultBranch = main\n"
             .write(toFile: config, atomically: true, encoding: .utf8)
         var env = ProcessInfo.processInfo.environment
         env["GIT_CONFIG_GLOBAL"] = config
@@ -99,10 +100,13 @@ public final class TempRepo: @unchecked Sendable {
 
     /// Runs the built `git-ml` with `arguments` in `directory` (relative to the root).
     @discardableResult
-    public func gitML(_ arguments: [String], in directory: String = "", environment extra: [String: String] = [:]) throws -> ProcessOutput {
+    public func gitML(_ arguments: [String], in directory: String = "", environment extra: [String: String] = [:])
+        throws -> ProcessOutput
+    {
         var env = environment
         env.merge(extra) { _, new in new }
-        return try Self.run(Self.binary, arguments, in: directory.isEmpty ? root : root + "/" + directory, environment: env)
+        return try Self.run(
+            Self.binary, arguments, in: directory.isEmpty ? root : root + "/" + directory, environment: env)
     }
 
     /// The `git-ml` built beside the test bundle (or `GIT_ML_BIN`).
@@ -114,12 +118,15 @@ public final class TempRepo: @unchecked Sendable {
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
             directory = directory.deletingLastPathComponent()
         }
-        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         return packageRoot.appendingPathComponent(".build/debug/git-ml").path
     }
 
     /// Runs a program to completion and collects its output.
-    public static func run(_ executable: String, _ arguments: [String], in directory: String, environment: [String: String]) throws -> ProcessOutput {
+    public static func run(
+        _ executable: String, _ arguments: [String], in directory: String, environment: [String: String]
+    ) throws -> ProcessOutput {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -134,7 +141,9 @@ public final class TempRepo: @unchecked Sendable {
         let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
         let stderrData = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return ProcessOutput(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self), stderr: String(decoding: stderrData, as: UTF8.self))
+        return ProcessOutput(
+            status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
+            stderr: String(decoding: stderrData, as: UTF8.self))
     }
 }
 

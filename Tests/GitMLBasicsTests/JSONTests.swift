@@ -1,12 +1,15 @@
 import Testing
+
 @testable import GitMLBasics
 
 @Suite("JSON")
 struct JSONTests {
-    @Test("values round-trip through the writer and the parser", arguments: [
-        "{\"a\":1,\"b\":[true,false,null],\"c\":\"x\\ny\\u00e9\",\"d\":-0.25,\"e\":1e-06}",
-        "[]", "{}", "\"\\ud83d\\ude00\"", "12345678901234",
-    ])
+    @Test(
+        "values round-trip through the writer and the parser",
+        arguments: [
+            "{\"a\":1,\"b\":[true,false,null],\"c\":\"x\\ny\\u00e9\",\"d\":-0.25,\"e\":1e-06}",
+            "[]", "{}", "\"\\ud83d\\ude00\"", "12345678901234",
+        ])
     func roundTrip(_ text: String) throws {
         let value = try JSONParser.parse(text, source: "t")
         #expect(try JSONParser.parse(JSONWriter.pretty(value), source: "t") == value)
@@ -25,9 +28,11 @@ struct JSONTests {
         #expect(JSONWriter.compact(value) == "{\"loss\":\"NaN\",\"x\":\"-Infinity\"}")
     }
 
-    @Test("malformed input is an error naming the source and position", arguments: [
-        "{", "{\"a\" 1}", "[1,]", "01", "\"\u{01}\"", "{\"a\":1} x", "tru", "1.", "-",
-    ])
+    @Test(
+        "malformed input is an error naming the source and position",
+        arguments: [
+            "{", "{\"a\" 1}", "[1,]", "01", "\"\u{01}\"", "{\"a\":1} x", "tru", "1.", "-",
+        ])
     func malformed(_ text: String) {
         #expect(throws: InputError.self) { try JSONParser.parse(text, source: "metrics.json") }
         do { _ = try JSONParser.parse(text, source: "metrics.json") } catch let error as InputError {

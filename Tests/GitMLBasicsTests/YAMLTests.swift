@@ -1,16 +1,21 @@
 import Testing
+
 @testable import GitMLBasics
 
 @Suite("YAML")
 struct YAMLTests {
     @Test("params.yaml reads with the YAML 1.2 core schema")
     func coreSchema() throws {
-        let text = "lr: 0.01\nepochs: 10\nname: resnet\nflag: true\nnothing: ~\nquoted: '10'\nlist: [1, 2]\nnested:\n  depth: 3\n"
+        let text =
+            "lr: 0.01\nepochs: 10\nname: resnet\nflag: true\nnothing: ~\nquoted: '10'\nlist: [1, 2]\nnested:\n  depth: 3\n"
         let value = try YAMLReader.parse(Array(text.utf8), source: "params.yaml")
-        #expect(value == .object([
-            "lr": .double(0.01), "epochs": .int(10), "name": .string("resnet"), "flag": .bool(true), "nothing": .null,
-            "quoted": .string("10"), "list": .array([.int(1), .int(2)]), "nested": .object(["depth": .int(3)]),
-        ]))
+        #expect(
+            value
+                == .object([
+                    "lr": .double(0.01), "epochs": .int(10), "name": .string("resnet"), "flag": .bool(true),
+                    "nothing": .null,
+                    "quoted": .string("10"), "list": .array([.int(1), .int(2)]), "nested": .object(["depth": .int(3)]),
+                ]))
     }
 
     @Test("anchors and aliases expand; merge keys merge")
@@ -23,7 +28,9 @@ struct YAMLTests {
     @Test("an alias bomb is refused within the node budget")
     func aliasBomb() {
         var text = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
-        for i in 1...9 { text += "a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        for i in 1...9 {
+            text += "a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n"
+        }
         #expect(throws: InputError.tooLarge(source: "bomb.yaml", limit: YAMLReader.maximumNodes)) {
             try YAMLReader.parse(Array(text.utf8), source: "bomb.yaml")
         }
@@ -50,9 +57,11 @@ struct YAMLTests {
 
 @Suite("Repository paths")
 struct RepositoryPathTests {
-    @Test("lexical normalisation", arguments: [
-        ("a/./b/../c", "a/c"), ("/x/y/../../z", "/z"), ("../a", "../a"), ("a//b/", "a/b"),
-    ])
+    @Test(
+        "lexical normalisation",
+        arguments: [
+            ("a/./b/../c", "a/c"), ("/x/y/../../z", "/z"), ("../a", "../a"), ("a//b/", "a/b"),
+        ])
     func normalize(_ pair: (String, String)) {
         #expect(RepositoryPath.normalize(pair.0) == pair.1)
     }

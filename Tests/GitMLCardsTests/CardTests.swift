@@ -1,12 +1,13 @@
 import Foundation
-import Testing
 import GitMLBasics
 import GitMLLineage
-import GitMLStore
-import GitMLTestSupport
-@testable import GitMLCards
 import GitMLMarkdown
 import GitMLRegistry
+import GitMLStore
+import GitMLTestSupport
+import Testing
+
+@testable import GitMLCards
 
 /// A repository whose registry and run records are written byte for byte here (fixed times, ids and environment),
 /// so its card can be compared with a golden file. Model `churn`: version 1 in production (the champion),
@@ -19,38 +20,70 @@ private struct Fixture {
         repo = try TempRepo(name: name)
         workspace = try Workspace(currentDirectory: repo.root, environment: repo.environment, requireInitialized: false)
         _ = try Initializer.initialize(workspace)
-        let run1 = try writeRun(["accuracy": .double(0.91), "f1@country=DE": .double(0.80), "latency_p99_ms": .int(14)], seed: 7)
-        let run2 = try writeRun(metrics2 ?? [
-            "accuracy": .double(0.93), "f1@country=DE": .double(0.78), "n@country=DE": .int(420), "latency_p99_ms": .int(12),
-            "cost_per_1k_requests": .double(0.031),
-        ], seed: 42)
+        let run1 = try writeRun(
+            ["accuracy": .double(0.91), "f1@country=DE": .double(0.80), "latency_p99_ms": .int(14)], seed: 7)
+        let run2 = try writeRun(
+            metrics2 ?? [
+                "accuracy": .double(0.93), "f1@country=DE": .double(0.78), "n@country=DE": .int(420),
+                "latency_p99_ms": .int(12),
+                "cost_per_1k_requests": .double(0.031),
+            ], seed: 42)
         let v1 = try writeVersion(1, run: run1)
         let v2 = try writeVersion(2, run: run2)
-        try writeEvent(["version": .int(1), "kind": .string("stage"), "from": .null, "to": .string("draft"), "reason": .string("registered")], at: "2026-01-05T10:00:00.000000Z", digest: v1)
-        try writeEvent(["version": .int(1), "kind": .string("stage"), "from": .string("draft"), "to": .string("production"), "reason": .string("first model")], at: "2026-01-06T10:00:00.000000Z", digest: v1)
-        try writeEvent(["version": .int(2), "kind": .string("stage"), "from": .null, "to": .string("draft"), "reason": .string("registered")], at: "2026-02-01T09:00:00.000000Z", digest: v2)
-        try writeEvent(["version": .int(2), "kind": .string("approval"), "comment": .string("read the card"),
-                        "actor": .object(["name": .string("Rev Iewer"), "email": .string("reviewer@example.com")])], at: "2026-02-01T10:00:00.000000Z", digest: v2)
-        try writeEvent(["version": .int(2), "kind": .string("gate"), "stage": .string("staging"), "passed": .bool(true),
-                        "checks": .array([.object(["check": .string("metric accuracy"), "observed": .string("0.93"), "threshold": .string(">= 0.9"),
-                                                   "passed": .bool(true), "detail": .string("within bounds")])])], at: "2026-02-01T11:00:00.000000Z", digest: v2)
-        try writeEvent(["version": .int(2), "kind": .string("stage"), "from": .string("draft"), "to": .string("staging"), "reason": .string("beats v1")], at: "2026-02-01T12:00:00.000000Z", digest: v2)
-        try repo.write(".mlops/models/churn/card.yaml", cardYAML ?? """
-            intended_use: |
-              Ranks customers by how likely they are to cancel in the next 30 days, for the retention team.
+        try writeEvent(
+            [
+                "version": .int(1), "kind": .string("stage"), "from": .null, "to": .string("draft"),
+                "reason": .string("registered"),
+            ], at: "2026-01-05T10:00:00.000000Z", digest: v1)
+        try writeEvent(
+            [
+                "version": .int(1), "kind": .string("stage"), "from": .string("draft"), "to": .string("production"),
+                "reason": .string("first model"),
+            ], at: "2026-01-06T10:00:00.000000Z", digest: v1)
+        try writeEvent(
+            [
+                "version": .int(2), "kind": .string("stage"), "from": .null, "to": .string("draft"),
+                "reason": .string("registered"),
+            ], at: "2026-02-01T09:00:00.000000Z", digest: v2)
+        try writeEvent(
+            [
+                "version": .int(2), "kind": .string("approval"), "comment": .string("read the card"),
+                "actor": .object(["name": .string("Rev Iewer"), "email": .string("reviewer@example.com")]),
+            ], at: "2026-02-01T10:00:00.000000Z", digest: v2)
+        try writeEvent(
+            [
+                "version": .int(2), "kind": .string("gate"), "stage": .string("staging"), "passed": .bool(true),
+                "checks": .array([
+                    .object([
+                        "check": .string("metric accuracy"), "observed": .string("0.93"),
+                        "threshold": .string(">= 0.9"),
+                        "passed": .bool(true), "detail": .string("within bounds"),
+                    ])
+                ]),
+            ], at: "2026-02-01T11:00:00.000000Z", digest: v2)
+        try writeEvent(
+            [
+                "version": .int(2), "kind": .string("stage"), "from": .string("draft"), "to": .string("staging"),
+                "reason": .string("beats v1"),
+            ], at: "2026-02-01T12:00:00.000000Z", digest: v2)
+        try repo.write(
+            ".mlops/models/churn/card.yaml",
+            cardYAML ?? """
+                intended_use: |
+                  Ranks customers by how likely they are to cancel in the next 30 days, for the retention team.
 
-              Scores are refreshed nightly.
-            out_of_scope: Credit decisions or anything with legal effect.
-            limitations:
-              - Trained on 2025 EU customers only.
-              - Accuracy drops for accounts younger than 30 days.
-            safety:
-              - Do not use the score to deny service.
-            license: apache-2.0
-            tags: [tabular, churn]
-            task: tabular-classification
+                  Scores are refreshed nightly.
+                out_of_scope: Credit decisions or anything with legal effect.
+                limitations:
+                  - Trained on 2025 EU customers only.
+                  - Accuracy drops for accounts younger than 30 days.
+                safety:
+                  - Do not use the score to deny service.
+                license: apache-2.0
+                tags: [tabular, churn]
+                task: tabular-classification
 
-            """)
+                """)
     }
 
     private func writeRun(_ metrics: [String: JSONValue], seed: Int64) throws -> String {
@@ -58,13 +91,30 @@ private struct Fixture {
             "schema_version": .int(1), "kind": .string("snapshot"), "status": .string("recorded"),
             "created": .string("2026-01-0\(seed == 7 ? 4 : 5)T08:00:00.000000Z"), "nonce": .string("fixture\(seed)"),
             "owner": .object(["name": .string("Data Scientist"), "email": .string("ds@example.com")]),
-            "git": .object(["commit": .string(String(repeating: seed == 7 ? "a" : "b", count: 40)), "branch": .string("main"), "dirty": .bool(false), "patch": .null]),
-            "data": .array([.object(["path": .string("data/train.csv"), "type": .string("file"), "sha256": .string(String(repeating: "c", count: 64)),
-                                     "size": .int(2048), "files": .int(1), "dvc": .object(["md5": .string("0123456789abcdef0123456789abcdef")])])]),
-            "artifacts": .array([.object(["path": .string("model.pkl"), "type": .string("file"), "sha256": .string(String(repeating: seed == 7 ? "d" : "e", count: 64)), "size": .int(1000), "files": .int(1)])]),
+            "git": .object([
+                "commit": .string(String(repeating: seed == 7 ? "a" : "b", count: 40)), "branch": .string("main"),
+                "dirty": .bool(false), "patch": .null,
+            ]),
+            "data": .array([
+                .object([
+                    "path": .string("data/train.csv"), "type": .string("file"),
+                    "sha256": .string(String(repeating: "c", count: 64)),
+                    "size": .int(2048), "files": .int(1),
+                    "dvc": .object(["md5": .string("0123456789abcdef0123456789abcdef")]),
+                ])
+            ]),
+            "artifacts": .array([
+                .object([
+                    "path": .string("model.pkl"), "type": .string("file"),
+                    "sha256": .string(String(repeating: seed == 7 ? "d" : "e", count: 64)), "size": .int(1000),
+                    "files": .int(1),
+                ])
+            ]),
             "environment": .object([
-                "os": .object(["name": .string("Debian GNU/Linux 12 (bookworm)")]), "cpu": .object(["model": .string("Example CPU"), "count": .int(8)]),
-                "gpus": .array([.object(["name": .string("NVIDIA A10")])]), "python": .object(["version": .string("3.11.7")]), "container": .null,
+                "os": .object(["name": .string("Debian GNU/Linux 12 (bookworm)")]),
+                "cpu": .object(["model": .string("Example CPU"), "count": .int(8)]),
+                "gpus": .array([.object(["name": .string("NVIDIA A10")])]),
+                "python": .object(["version": .string("3.11.7")]), "container": .null,
             ]),
             "params": .object(["lr": .double(0.01)]), "metrics": .object(metrics), "metric_steps": .object([:]),
             "seed": .object(["value": .int(seed), "source": .string("cli"), "exported_as": .array([])]),
@@ -79,8 +129,14 @@ private struct Fixture {
     private func writeVersion(_ n: Int, run: String) throws -> String {
         let value: JSONValue = .object([
             "schema_version": .int(1), "model": .string("churn"), "version": .int(Int64(n)), "run": .string(run),
-            "artifacts": .array([.object(["path": .string("model.pkl"), "sha256": .string(String(repeating: n == 1 ? "d" : "e", count: 64)), "size": .int(1000)])]),
-            "created": .string("2026-01-0\(n + 4)T09:00:00.000000Z"), "owner": .object(["name": .string("Data Scientist"), "email": .string("ds@example.com")]),
+            "artifacts": .array([
+                .object([
+                    "path": .string("model.pkl"), "sha256": .string(String(repeating: n == 1 ? "d" : "e", count: 64)),
+                    "size": .int(1000),
+                ])
+            ]),
+            "created": .string("2026-01-0\(n + 4)T09:00:00.000000Z"),
+            "owner": .object(["name": .string("Data Scientist"), "email": .string("ds@example.com")]),
         ])
         let bytes = Array(JSONWriter.pretty(value).utf8)
         try AtomicFile.write(bytes, to: workspace.absolute(".mlops/models/churn/versions/\(n).json"))
@@ -93,7 +149,9 @@ private struct Fixture {
         fields["model"] = .string("churn")
         fields["time"] = .string(time)
         fields["version_digest"] = .string(digest)
-        if fields["actor"] == nil { fields["actor"] = .object(["name": .string("Data Scientist"), "email": .string("ds@example.com")]) }
+        if fields["actor"] == nil {
+            fields["actor"] = .object(["name": .string("Data Scientist"), "email": .string("ds@example.com")])
+        }
         let bytes = Array(JSONWriter.pretty(.object(fields)).utf8)
         let name = time.filter { $0 != "-" && $0 != ":" } + "-" + String(try SHA256.hex(of: bytes).prefix(12))
         try AtomicFile.write(bytes, to: workspace.absolute(".mlops/models/churn/events/\(name).json"))
@@ -102,7 +160,8 @@ private struct Fixture {
 
 /// Compares with `Snapshots/<name>`; `RECORD_SNAPSHOTS=1` (scripts/record-snapshots) writes it instead.
 private func assertGolden(_ text: String, _ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-    let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Snapshots/\(name)").path
+    let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Snapshots/\(name)")
+        .path
     if ProcessInfo.processInfo.environment["RECORD_SNAPSHOTS"] == "1" {
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return
@@ -111,7 +170,9 @@ private func assertGolden(_ text: String, _ name: String, sourceLocation: Source
         Issue.record("missing snapshot \(name): run scripts/record-snapshots", sourceLocation: sourceLocation)
         return
     }
-    #expect(text == golden, "\(name) differs from its snapshot; if the change is intended, run scripts/record-snapshots", sourceLocation: sourceLocation)
+    #expect(
+        text == golden, "\(name) differs from its snapshot; if the change is intended, run scripts/record-snapshots",
+        sourceLocation: sourceLocation)
 }
 
 @Suite("Model cards")
@@ -145,7 +206,8 @@ struct CardTests {
         #expect(html.contains("<li>| broken | table |</li>") && html.contains("<li># not a heading</li>"))
         #expect(html.contains("<li>1. not a list</li>") && html.contains("<li>- not a list either</li>"))
         // Every row of the evaluation table keeps its four cells.
-        let evaluation = try #require(html.components(separatedBy: "<h2>Evaluation</h2>").last?.components(separatedBy: "</table>").first)
+        let evaluation = try #require(
+            html.components(separatedBy: "<h2>Evaluation</h2>").last?.components(separatedBy: "</table>").first)
         for row in evaluation.components(separatedBy: "<tr>").dropFirst() {
             #expect(row.components(separatedBy: "<td").count - 1 == 4 || row.contains("<th"), "\(row)")
         }
@@ -167,13 +229,23 @@ struct CardTests {
     func unknownFieldAndCheck() throws {
         let fixture = try Fixture()
         let builder = CardBuilder(workspace: fixture.workspace)
-        try fixture.repo.write("thin.md", "# Card\n\n## Intended use\n{{no_such_field}}\n\n## Evaluation\n{{#metrics}}- {{name}}\n{{/metrics}}\n")
+        try fixture.repo.write(
+            "thin.md",
+            "# Card\n\n## Intended use\n{{no_such_field}}\n\n## Evaluation\n{{#metrics}}- {{name}}\n{{/metrics}}\n")
         let thin = try builder.render("churn", reference: "2", templatePath: "thin.md")
-        #expect(thin.body == "# Card\n\n## Intended use\n\n\n## Evaluation\n- accuracy\n- cost\\_per\\_1k\\_requests\n- latency\\_p99\\_ms\n")
-        try AtomicFile.write(Array(thin.markdown.utf8), to: fixture.workspace.absolute(CardBuilder.committedPath(model: "churn", version: 2)))
-        let problems = try builder.check("churn", reference: "2", sections: ["Intended use", "Evaluation", "Safety notes"], templatePath: "thin.md")
+        #expect(
+            thin.body
+                == "# Card\n\n## Intended use\n\n\n## Evaluation\n- accuracy\n- cost\\_per\\_1k\\_requests\n- latency\\_p99\\_ms\n"
+        )
+        try AtomicFile.write(
+            Array(thin.markdown.utf8),
+            to: fixture.workspace.absolute(CardBuilder.committedPath(model: "churn", version: 2)))
+        let problems = try builder.check(
+            "churn", reference: "2", sections: ["Intended use", "Evaluation", "Safety notes"], templatePath: "thin.md")
         #expect(!problems.contains { $0.contains("stale") }, "rendered and checked with the same template")
-        #expect(try builder.check("churn", reference: "2", sections: []).contains { $0.contains("stale") }, "the default template is another one")
+        #expect(
+            try builder.check("churn", reference: "2", sections: []).contains { $0.contains("stale") },
+            "the default template is another one")
         #expect(problems.contains("section \"Intended use\" is empty"))
         #expect(problems.contains("section \"Safety notes\" is missing"))
         #expect(!problems.contains { $0.contains("Evaluation") })
@@ -184,18 +256,22 @@ struct CardTests {
         let fixture = try Fixture()
         let builder = CardBuilder(workspace: fixture.workspace)
         let card = try builder.render("churn", reference: "2")
-        try AtomicFile.write(Array(card.markdown.utf8), to: fixture.workspace.absolute(CardBuilder.committedPath(model: "churn", version: 2)))
+        try AtomicFile.write(
+            Array(card.markdown.utf8),
+            to: fixture.workspace.absolute(CardBuilder.committedPath(model: "churn", version: 2)))
         #expect(try builder.check("churn", reference: "2", sections: CardBuilder.defaultSections) == [])
         _ = try RegistryWriter(workspace: fixture.workspace).approve("churn", version: 2, comment: "a second look")
-        #expect(try builder.check("churn", reference: "2", sections: CardBuilder.defaultSections)
-            == ["the card is stale: its lineage digest no longer matches the version's records"])
+        #expect(
+            try builder.check("churn", reference: "2", sections: CardBuilder.defaultSections)
+                == ["the card is stale: its lineage digest no longer matches the version's records"])
     }
 
     @Test("a 100,000-character run of _, > or < in a field renders as literal text")
     func longRuns() throws {
         for character in ["_", ">", "<"] {
             let run = String(repeating: character, count: 100_000)
-            let fixture = try Fixture(name: "longRuns\(character.unicodeScalars.first!.value)", cardYAML: "intended_use: \"\(run)\"\n")
+            let fixture = try Fixture(
+                name: "longRuns\(character.unicodeScalars.first!.value)", cardYAML: "intended_use: \"\(run)\"\n")
             let card = try CardBuilder(workspace: fixture.workspace).render("churn", reference: "2")
             let html = CardBuilder.html(card)
             let literal = character == "_" ? run : String(repeating: character == ">" ? "&gt;" : "&lt;", count: 100_000)
@@ -205,7 +281,8 @@ struct CardTests {
 
     @Test("the template git ml init copies is the one shipped in templates/")
     func shippedTemplate() throws {
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("templates/model-card.md").path
         #expect(try String(contentsOfFile: path, encoding: .utf8) == Initializer.modelCardTemplate)
     }
@@ -213,11 +290,14 @@ struct CardTests {
 
 @Suite("Markdown")
 struct MarkdownTests {
-    @Test("escaping keeps values literal", arguments: [
-        ("a|b", "a\\|b"), ("**x**", "\\*\\*x\\*\\*"), ("[a](b)", "\\[a\\](b)"), ("<i>", "\\<i\\>"), ("# h", "\\# h"),
-        ("#hashtag", "#hashtag"), ("- item", "\\- item"), ("-0.5", "-0.5"), ("1. x", "1\\. x"), ("1.5", "1.5"),
-        ("---", "\\---"), ("a\nb", "a b"), ("&amp;", "\\&amp;"), ("snake_case", "snake\\_case"),
-    ])
+    @Test(
+        "escaping keeps values literal",
+        arguments: [
+            ("a|b", "a\\|b"), ("**x**", "\\*\\*x\\*\\*"), ("[a](b)", "\\[a\\](b)"), ("<i>", "\\<i\\>"),
+            ("# h", "\\# h"),
+            ("#hashtag", "#hashtag"), ("- item", "\\- item"), ("-0.5", "-0.5"), ("1. x", "1\\. x"), ("1.5", "1.5"),
+            ("---", "\\---"), ("a\nb", "a b"), ("&amp;", "\\&amp;"), ("snake_case", "snake\\_case"),
+        ])
     func escape(_ input: String, _ expected: String) {
         #expect(Markdown.escape(input) == expected)
     }
@@ -231,7 +311,8 @@ struct MarkdownTests {
 
     @Test("safe mode drops raw HTML and dangerous links; tables render")
     func safeHTML() {
-        let html = Markdown.html("<script>x</script>\n\n[a](javascript:alert(1)) [b](https://example.com)\n\n| h |\n|---|\n| c |\n")
+        let html = Markdown.html(
+            "<script>x</script>\n\n[a](javascript:alert(1)) [b](https://example.com)\n\n| h |\n|---|\n| c |\n")
         #expect(!html.contains("<script"))
         #expect(!html.contains("javascript:") && html.contains("href=\"https://example.com\""))
         #expect(html.contains("<table>") && html.contains("<td>c</td>"))

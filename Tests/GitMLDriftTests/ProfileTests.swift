@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import GitMLBasics
+import Testing
+
 @testable import GitMLDrift
 
 private func file(_ name: String, _ bytes: [UInt8]) throws -> String {
@@ -28,11 +29,13 @@ struct TableReaderTests {
         #expect(all == [["1", "x, \"y\"\nz", "3"], ["4", "5", nil], ["6", "", ""]])
     }
 
-    @Test("bad input is one error naming the file and the row", arguments: [
-        ("a,b\n1,2,3\n", "row 2: 3 fields, but the header names 2 columns"),
-        ("a,b\n1,\"open\n", "row 2: a quoted field is not closed before the end of the file"),
-        ("", "row 1: the file is empty"),
-    ])
+    @Test(
+        "bad input is one error naming the file and the row",
+        arguments: [
+            ("a,b\n1,2,3\n", "row 2: 3 fields, but the header names 2 columns"),
+            ("a,b\n1,\"open\n", "row 2: a quoted field is not closed before the end of the file"),
+            ("", "row 1: the file is empty"),
+        ])
     func csvErrors(_ text: String, _ message: String) throws {
         let path = try file("bad.csv", Array(text.utf8))
         #expect { _ = try rows(path) } throws: { ($0 as? TableError)?.message.contains(message) == true }
@@ -41,7 +44,9 @@ struct TableReaderTests {
     @Test("a line longer than the bound is an error at the bound, not an allocation of the whole line")
     func longLine() throws {
         let path = try file("long.csv", Array("a\n".utf8) + [UInt8](repeating: 0x41, count: 3 << 20) + [0x0A])
-        #expect { _ = try rows(path, maxRow: 1 << 20) } throws: { ($0 as? TableError)?.message == "t: row 2: longer than 1 MiB; is this really a CSV?" }
+        #expect { _ = try rows(path, maxRow: 1 << 20) } throws: {
+            ($0 as? TableError)?.message == "t: row 2: longer than 1 MiB; is this really a CSV?"
+        }
     }
 
     @Test("JSON lines: keys become columns as they appear; absent and null are missing; other values keep their text")
@@ -49,7 +54,8 @@ struct TableReaderTests {
         let text = "{\"a\": 1, \"b\": \"x\"}\n\n{\"b\": null, \"c\": [1,2]}\r\n{\"a\": 2.5}\n"
         let (columns, all) = try rows(try file("t.jsonl", Array(text.utf8)))
         #expect(columns == ["a", "b", "c"])
-        #expect(all == [["1", "x"], ["", "", "[1,2]"], ["2.5", nil, nil]], "a row has the columns known when it was read")
+        #expect(
+            all == [["1", "x"], ["", "", "[1,2]"], ["2.5", nil, nil]], "a row has the columns known when it was read")
         let broken = try file("broken.jsonl", Array("{\"a\": 1}\n{\"a\": \n".utf8))
         #expect { _ = try rows(broken) } throws: { ($0 as? TableError)?.message.hasPrefix("t: row 2: ") == true }
     }

@@ -1,12 +1,17 @@
 import Foundation
-import Testing
 import GitMLBasics
+import Testing
+
 @testable import GitMLDrift
 
 /// SciPy's answers (Fixtures/scipy-reference.json, made by Fixtures/make_fixtures.py).
 private let reference: JSONValue = {
-    let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/scipy-reference.json").path
-    return (try? JSONParser.parse(Array(FileManager.default.contents(atPath: path) ?? Data()), source: "scipy-reference.json")) ?? .null
+    let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "Fixtures/scipy-reference.json"
+    ).path
+    return
+        (try? JSONParser.parse(
+            Array(FileManager.default.contents(atPath: path) ?? Data()), source: "scipy-reference.json")) ?? .null
 }()
 
 private func close(_ a: Double, _ b: Double, _ tolerance: Double = 1e-9) -> Bool {
@@ -50,7 +55,9 @@ struct StatisticsTests {
         }
         for case_ in reference["chi2_survival"]?.array ?? [] {
             let value = Statistics.chiSquaredSurvival(case_["x"]?.number ?? 0, degrees: case_["df"]?.number ?? 1)
-            #expect(close(value, case_["sf"]?.number ?? -1), "chi2.sf(\(case_["x"]?.description ?? ""), \(case_["df"]?.description ?? ""))")
+            #expect(
+                close(value, case_["sf"]?.number ?? -1),
+                "chi2.sf(\(case_["x"]?.description ?? ""), \(case_["df"]?.description ?? ""))")
         }
     }
 
@@ -65,7 +72,9 @@ struct StatisticsTests {
             b.forEach { sb.add($0) }
             let exact = Statistics.ksStatistic(a, b)
             let sketched = DriftDetector.ksFromSketches(sa.weighted, sb.weighted)
-            #expect(abs(sketched - exact) <= sa.rankError + sb.rankError, "\(case_["name"]?.string ?? ""): \(sketched) vs \(exact)")
+            #expect(
+                abs(sketched - exact) <= sa.rankError + sb.rankError,
+                "\(case_["name"]?.string ?? ""): \(sketched) vs \(exact)")
         }
     }
 }
@@ -98,7 +107,8 @@ struct DriftDetectionTests {
     func shifted() throws {
         let reference = try profile(sample(20_000, seed: 1, shift: 0, categories: ["DE", "FR", "US"]), name: "train")
         let same = try profile(sample(20_000, seed: 2, shift: 0, categories: ["DE", "FR", "US"]), name: "same")
-        let moved = try profile(sample(20_000, seed: 3, shift: 0.5, categories: ["DE", "FR", "US", "IT"]), name: "moved")
+        let moved = try profile(
+            sample(20_000, seed: 3, shift: 0.5, categories: ["DE", "FR", "US", "IT"]), name: "moved")
         let calm = DriftDetector.compare(reference: reference, current: same)
         #expect(calm.allSatisfy { !$0.drifted }, "\(calm.map { ($0.column, $0.statistics) })")
         let drift = DriftDetector.compare(reference: reference, current: moved)
@@ -111,12 +121,20 @@ struct DriftDetectionTests {
 
     @Test("schema changes are drift and come first")
     func schema() throws {
-        let reference = ProfileSummary(json: .object(["columns": .array([
-            .object(["name": .string("a"), "type": .string("numeric")]), .object(["name": .string("b"), "type": .string("categorical")]),
-        ])]))
-        let current = ProfileSummary(json: .object(["columns": .array([
-            .object(["name": .string("b"), "type": .string("numeric")]), .object(["name": .string("z"), "type": .string("categorical")]),
-        ])]))
+        let reference = ProfileSummary(
+            json: .object([
+                "columns": .array([
+                    .object(["name": .string("a"), "type": .string("numeric")]),
+                    .object(["name": .string("b"), "type": .string("categorical")]),
+                ])
+            ]))
+        let current = ProfileSummary(
+            json: .object([
+                "columns": .array([
+                    .object(["name": .string("b"), "type": .string("numeric")]),
+                    .object(["name": .string("z"), "type": .string("categorical")]),
+                ])
+            ]))
         let results = DriftDetector.compare(reference: reference, current: current)
         #expect(Set(results.map { "\($0.column) \($0.kind)" }) == ["a removed", "b type changed", "z added"])
         #expect(results.allSatisfy { $0.drifted })

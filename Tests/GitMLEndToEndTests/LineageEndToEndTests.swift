@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import GitMLBasics
 import GitMLTestSupport
+import Testing
 
 private func json(_ text: String) throws -> JSONValue { try JSONParser.parse(text, source: "output") }
 
@@ -24,7 +24,9 @@ struct LineageEndToEndTests {
         try repo.write("data/a.csv", "x,y\n1,2\n")
         try repo.write("data/sub/b.csv", "x,y\n3,4\n")
         try repo.write("params.yaml", "train:\n  lr: 0.01\n  epochs: 3\n")
-        try repo.write("train.py", """
+        try repo.write(
+            "train.py",
+            """
             import os, json
             assert os.environ["PYTHONHASHSEED"] == os.environ["GIT_ML_SEED"] == "42"
             open("model.pkl", "wb").write(b"weights")
@@ -34,7 +36,10 @@ struct LineageEndToEndTests {
             """)
         try repo.git("add", "-A")
         try repo.git("commit", "-qm", "code")
-        let run = try repo.gitML(["run", "--json", "--seed", "42", "--data", "data", "--artifact", "model.pkl", "--metric", "acc=0.93", "--", "python3", "train.py", "--lr", "0.01"])
+        let run = try repo.gitML([
+            "run", "--json", "--seed", "42", "--data", "data", "--artifact", "model.pkl", "--metric", "acc=0.93", "--",
+            "python3", "train.py", "--lr", "0.01",
+        ])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("hello from training"))
         let summary = try json(String(run.stdout.split(separator: "\n").last ?? ""))
@@ -44,7 +49,9 @@ struct LineageEndToEndTests {
         #expect(show["id"]?.string == id)
         #expect(show["kind"]?.string == "run" && show["status"]?.string == "succeeded")
         #expect(show["git"]?["dirty"]?.bool == false)
-        #expect(show["git"]?["commit"]?.string == (try repo.git("rev-parse", "HEAD")).trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(
+            show["git"]?["commit"]?.string
+                == (try repo.git("rev-parse", "HEAD")).trimmingCharacters(in: .whitespacesAndNewlines))
         #expect(show["seed"]?["value"] == .int(42))
         #expect(show["params"]?["train.lr"] == .double(0.01))
         #expect(show["metrics"]?["acc"] == .double(0.93))
@@ -56,11 +63,15 @@ struct LineageEndToEndTests {
         let artifact = try #require(show["artifacts"]?.array?.first?["sha256"]?.string)
         #expect(FileManager.default.fileExists(atPath: repo.root + "/.mlops/cache/objects/" + artifact))
         let stdoutLog = try #require(show["command"]?["stdout"]?["sha256"]?.string)
-        #expect(try String(contentsOfFile: repo.root + "/.mlops/cache/objects/" + stdoutLog, encoding: .utf8) == "hello from training\n")
+        #expect(
+            try String(contentsOfFile: repo.root + "/.mlops/cache/objects/" + stdoutLog, encoding: .utf8)
+                == "hello from training\n")
 
         let log = try json(try repo.gitML(["log", "--json", "--where", "metrics.acc > 0.9"]).stdout)
         #expect(log["runs"]?.array?.map { $0["id"]?.string } == [id])
-        #expect(try json(try repo.gitML(["log", "--json", "--where", "metrics.acc > 0.95"]).stdout)["runs"]?.array?.isEmpty == true)
+        #expect(
+            try json(try repo.gitML(["log", "--json", "--where", "metrics.acc > 0.95"]).stdout)["runs"]?.array?.isEmpty
+                == true)
 
         #expect(try repo.gitML(["verify", id]).status == 0)
         try repo.write("data/sub/b.csv", "x,y\n3,5\n")
@@ -90,7 +101,8 @@ struct LineageEndToEndTests {
         try repo.git("commit", "-qm", "v1")
         try repo.write("src/model.py", "print('v2')\n")
         try repo.write("src/metrics.json", "{\"eval\": {\"acc\": 0.8, \"name\": \"x\"}, \"loss\": NaN}")
-        let result = try repo.gitML(["snapshot", "--json", "--metrics-file", "metrics.json", "--param", "lr=0.1"], in: "src")
+        let result = try repo.gitML(
+            ["snapshot", "--json", "--metrics-file", "metrics.json", "--param", "lr=0.1"], in: "src")
         #expect(result.status == 0, "\(result.stderr)")
         let id = try #require(try json(result.stdout)["id"]?.string)
         let show = try json(try repo.gitML(["show", id, "--json"]).stdout)
@@ -113,7 +125,11 @@ struct LineageEndToEndTests {
     func notInitialized(_ insideRepo: Bool) throws {
         let repo = try TempRepo()
         let directory = insideRepo ? repo.root : FileManager.default.temporaryDirectory.path
-        let result = try TempRepo.run(TempRepo.binary, ["log"], in: directory, environment: repo.environment.merging(["GIT_CEILING_DIRECTORIES": FileManager.default.temporaryDirectory.path]) { _, b in b })
+        let result = try TempRepo.run(
+            TempRepo.binary, ["log"], in: directory,
+            environment: repo.environment.merging([
+                "GIT_CEILING_DIRECTORIES": FileManager.default.temporaryDirectory.path
+            ]) { _, b in b })
         #expect(result.status == 2)
         #expect(result.stderr.contains(insideRepo ? "has no .mlops directory" : "not a git repository"))
         #expect(result.stderr.contains("hint: "))
@@ -123,14 +139,21 @@ struct LineageEndToEndTests {
     func gitEnvironment() throws {
         let repo = try initialized()
         let elsewhere = FileManager.default.temporaryDirectory.path
-        let result = try TempRepo.run(TempRepo.binary, ["snapshot", "--metric", "a=1"], in: elsewhere, environment: repo.environment.merging(["GIT_DIR": repo.root + "/.git", "GIT_WORK_TREE": repo.root]) { _, b in b })
+        let result = try TempRepo.run(
+            TempRepo.binary, ["snapshot", "--metric", "a=1"], in: elsewhere,
+            environment: repo.environment.merging(["GIT_DIR": repo.root + "/.git", "GIT_WORK_TREE": repo.root]) {
+                _, b in b
+            })
         #expect(result.status == 0, "\(result.stderr)")
         #expect(recordIDs(repo).count == 1)
     }
 
-    @Test("paths leaving the repository are refused and nothing is written", arguments: [
-        ["--data", "../outside"], ["--data", "/etc/hostname"], ["--data", "link-out"], ["--artifact", "../x.pkl"], ["--artifact", "link-out"],
-    ])
+    @Test(
+        "paths leaving the repository are refused and nothing is written",
+        arguments: [
+            ["--data", "../outside"], ["--data", "/etc/hostname"], ["--data", "link-out"], ["--artifact", "../x.pkl"],
+            ["--artifact", "link-out"],
+        ])
     func escapes(_ arguments: [String]) throws {
         let repo = try initialized()
         let outside = repo.root + "-outside"
@@ -162,7 +185,8 @@ struct LineageEndToEndTests {
     @Test("a record edited by one byte is reported by fsck and verify with its file name")
     func tampering() throws {
         let repo = try initialized()
-        let id = try #require(try json(try repo.gitML(["snapshot", "--json", "--metric", "acc=0.5"]).stdout)["id"]?.string)
+        let id = try #require(
+            try json(try repo.gitML(["snapshot", "--json", "--metric", "acc=0.5"]).stdout)["id"]?.string)
         let path = repo.root + "/.mlops/runs/\(id).json"
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
         let text = try String(contentsOfFile: path, encoding: .utf8)
@@ -183,7 +207,9 @@ struct LineageEndToEndTests {
         for id in [a, b] { try repo.write(".mlops/runs/\(id).json", "{}") }
         let ambiguous = try repo.gitML(["show", "abcd"])
         #expect(ambiguous.status == 2)
-        #expect(ambiguous.stderr.contains("ambiguous") && ambiguous.stderr.contains("abcd10000000") && ambiguous.stderr.contains("abcd20000000"))
+        #expect(
+            ambiguous.stderr.contains("ambiguous") && ambiguous.stderr.contains("abcd10000000")
+                && ambiguous.stderr.contains("abcd20000000"))
         let unknown = try repo.gitML(["show", "abce"])
         #expect(unknown.status == 2)
         #expect(unknown.stderr.contains("run abce not found (did you mean abcd1 or abcd2?)"))
@@ -229,9 +255,11 @@ struct LineageEndToEndTests {
     func secrets() throws {
         let repo = try initialized()
         try repo.write(".mlops/config.yaml", "environment:\n  variables: [GITHUB_TOKEN, INNOCENT, DATABASE_URL]\n")
-        try repo.git("remote", "add", "origin", "https://bob:ghp_remoteTOKENremoteTOKENremoteTOKEN12@github.com/o/r.git")
+        try repo.git(
+            "remote", "add", "origin", "https://bob:ghp_remoteTOKENremoteTOKENremoteTOKEN12@github.com/o/r.git")
         let secrets = [
-            "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "ghp_0123456789abcdefghijABCDEFGHIJ012345",
+            "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "ghp_0123456789abcdefghijABCDEFGHIJ012345",
             "sk-proj-0123456789abcdefghijklmn", "s3cr3t-db-pass", "ghp_innocentINNOCENTinnocentINNOCENT1234",
             "ghp_remoteTOKENremoteTOKENremoteTOKEN12", "ghp_paramPARAMparamPARAMparamPARAM123456",
         ]
@@ -239,8 +267,13 @@ struct LineageEndToEndTests {
             "AWS_ACCESS_KEY_ID": secrets[0], "AWS_SECRET_ACCESS_KEY": secrets[1], "GITHUB_TOKEN": secrets[2],
             "OPENAI_API_KEY": secrets[3], "DATABASE_URL": "postgres://app:\(secrets[4])@db/x", "INNOCENT": secrets[5],
         ]
-        try repo.write("train.py", "import os\nprint(os.environ['GITHUB_TOKEN'])\nprint('key', os.environ['OPENAI_API_KEY'])\n")
-        let run = try repo.gitML(["run", "--param", "hub=\(secrets[7])", "--param", "api_token=plain", "--", "python3", "train.py", "--token", secrets[2]], environment: env)
+        try repo.write(
+            "train.py", "import os\nprint(os.environ['GITHUB_TOKEN'])\nprint('key', os.environ['OPENAI_API_KEY'])\n")
+        let run = try repo.gitML(
+            [
+                "run", "--param", "hub=\(secrets[7])", "--param", "api_token=plain", "--", "python3", "train.py",
+                "--token", secrets[2],
+            ], environment: env)
         #expect(run.status == 0, "\(run.stderr)")
         let snap = try repo.gitML(["snapshot", "--param", "x=\(secrets[7])"], environment: env)
         #expect(snap.status == 0, "\(snap.stderr)")
@@ -253,11 +286,22 @@ struct LineageEndToEndTests {
         #expect(found.isEmpty, "\(found)")
     }
 
-    @Test("malformed metrics and params files give one line naming the file", arguments: [
-        ("metrics.json", "{\"acc\": 0.9,"), ("metrics.json", String(repeating: "[", count: 100_000)),
-        ("params.yaml", "a: [1, 2\n"), ("params.yaml", "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + (1...9).map { "a\($0): &a\($0) [" + Array(repeating: "*a\($0 == 1 ? "" : String($0 - 1))", count: 10).joined(separator: ",") + "]" }.joined(separator: "\n")),
-        ("params.yaml", String(repeating: "- ", count: 100_000) + "x"),
-    ])
+    @Test(
+        "malformed metrics and params files give one line naming the file",
+        arguments: [
+            ("metrics.json", "{\"acc\": 0.9,"), ("metrics.json", String(repeating: "[", count: 100_000)),
+            ("params.yaml", "a: [1, 2\n"),
+            (
+                "params.yaml",
+                "a: &a [x,x,x,x,x,x,x,x,x,x]\n"
+                    + (1...9).map {
+                        "a\($0): &a\($0) ["
+                            + Array(repeating: "*a\($0 == 1 ? "" : String($0 - 1))", count: 10).joined(separator: ",")
+                            + "]"
+                    }.joined(separator: "\n")
+            ),
+            ("params.yaml", String(repeating: "- ", count: 100_000) + "x"),
+        ])
     func malformedFiles(_ file: (String, String)) throws {
         let repo = try initialized()
         try repo.write(file.0, file.1)
@@ -273,12 +317,19 @@ struct LineageEndToEndTests {
     @Test("diff shows params and metrics side by side with deltas")
     func diff() throws {
         let repo = try initialized()
-        let a = try #require(try json(try repo.gitML(["snapshot", "--json", "--param", "lr=0.1", "--metric", "acc=0.8"]).stdout)["id"]?.string)
-        let b = try #require(try json(try repo.gitML(["snapshot", "--json", "--param", "lr=0.2", "--metric", "acc=0.9"]).stdout)["id"]?.string)
+        let a = try #require(
+            try json(try repo.gitML(["snapshot", "--json", "--param", "lr=0.1", "--metric", "acc=0.8"]).stdout)["id"]?
+                .string)
+        let b = try #require(
+            try json(try repo.gitML(["snapshot", "--json", "--param", "lr=0.2", "--metric", "acc=0.9"]).stdout)["id"]?
+                .string)
         let rows = try json(try repo.gitML(["diff", a, b, "--json"]).stdout)["rows"]?.array ?? []
         let acc = try #require(rows.first { $0["section"]?.string == "metrics" && $0["key"]?.string == "acc" })
         #expect(abs((acc["delta"]?.number ?? 0) - 0.1) < 1e-9)
-        #expect(rows.contains { $0["section"]?.string == "params" && $0["key"]?.string == "lr" && $0["changed"]?.bool == true })
+        #expect(
+            rows.contains {
+                $0["section"]?.string == "params" && $0["key"]?.string == "lr" && $0["changed"]?.bool == true
+            })
     }
 
     @Test("profile and snapshot --profile store a content-addressed profile that the record references and fsck checks")
@@ -290,14 +341,17 @@ struct LineageEndToEndTests {
         let profiled = try json(try repo.gitML(["profile", "data/train.csv", "--json"]).stdout)
         let id = try #require(profiled["id"]?.string)
         #expect(profiled["profile"]?["rows"] == .int(500) && profiled["profile"]?["columns"] == .int(2))
-        let snapshot = try json(try repo.gitML(["snapshot", "--json", "--profile", "data/train.csv", "--metric", "a=1"]).stdout)
+        let snapshot = try json(
+            try repo.gitML(["snapshot", "--json", "--profile", "data/train.csv", "--metric", "a=1"]).stdout)
         let record = try json(try repo.gitML(["show", snapshot["id"]?.string ?? "", "--json"]).stdout)
         #expect(record["profiles"]?.array?.first?["sha256"]?.string == id, "the same table gives the same profile")
         #expect(try repo.gitML(["fsck"]).status == 0)
         let path = repo.root + "/.mlops/profiles/\(id).json"
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
-        try (try String(contentsOfFile: path, encoding: .utf8)).replacingOccurrences(of: "\"rows\": 500", with: "\"rows\": 501")
-            .write(toFile: path, atomically: false, encoding: .utf8)
+        try (try String(contentsOfFile: path, encoding: .utf8)).replacingOccurrences(
+            of: "\"rows\": 500", with: "\"rows\": 501"
+        )
+        .write(toFile: path, atomically: false, encoding: .utf8)
         let fsck = try repo.gitML(["fsck"])
         #expect(fsck.status == 1 && fsck.stdout.contains(".mlops/profiles/\(id).json"))
         let outside = try repo.gitML(["profile", "../elsewhere.csv"])
@@ -332,7 +386,9 @@ struct LineageEndToEndTests {
         #expect(short.status == 0 && short.stdout.contains("SUBCOMMANDS"))
         let sub = try repo.gitML(["help", "run"])
         #expect(sub.status == 0 && sub.stdout.contains("GIT_ML_SEED"))
-        let manDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path + "/docs/man"
+        let manDir =
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path + "/docs/man"
         let page = try String(contentsOfFile: manDir + "/git-ml.1", encoding: .utf8)
         #expect(page.contains(".Nm git-ml"))
         for command in ["init", "run", "snapshot", "log", "show", "diff", "verify", "fsck"] {

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import GitMLBasics
 import GitMLTestSupport
+import Testing
 
 private func json(_ text: String) throws -> JSONValue { try JSONParser.parse(text, source: "output") }
 
@@ -88,7 +88,9 @@ struct RegistryEndToEndTests {
         // The gate fails without an approval from someone other than the owner, then passes with one.
         let early = try repo.gitML(["gate", "check", "churn", "1", "--to", "production", "--json"])
         #expect(early.status == 1)
-        let failing = try json(early.stdout)["checks"]?.array?.filter { $0["passed"]?.bool == false }.compactMap { $0["check"]?.string }
+        let failing = try json(early.stdout)["checks"]?.array?.filter { $0["passed"]?.bool == false }.compactMap {
+            $0["check"]?.string
+        }
         #expect(failing == ["approvals"])
         try approveAsReviewer(repo, "churn", "1")
         let check = try repo.gitML(["gate", "check", "churn", "1", "--to", "production"])
@@ -171,11 +173,13 @@ struct RegistryEndToEndTests {
         try clone.write("sub/notes.txt", "a subdirectory\n")
         #expect(try clone.gitML(["model", "promote", "churn", "1", "--to", "staging"], in: "sub").status == 0)
         try commitAll(clone, "promote from the clone")
-        let refused = try TempRepo.run("/usr/bin/git", ["push", "origin", "main"], in: clone.root + "/sub", environment: clone.environment)
+        let refused = try TempRepo.run(
+            "/usr/bin/git", ["push", "origin", "main"], in: clone.root + "/sub", environment: clone.environment)
         #expect(refused.status != 0 && refused.stderr.contains("blocked: churn 1 -> staging"))
         #expect(try clone.gitML(["gate", "check", "churn", "1", "--to", "staging"], in: "sub").status == 0)
         try commitAll(clone, "gate evidence")
-        let pushed = try TempRepo.run("/usr/bin/git", ["push", "origin", "main"], in: clone.root + "/sub", environment: clone.environment)
+        let pushed = try TempRepo.run(
+            "/usr/bin/git", ["push", "origin", "main"], in: clone.root + "/sub", environment: clone.environment)
         #expect(pushed.status == 0, "\(pushed.stderr)")
     }
 
@@ -190,7 +194,8 @@ struct RegistryEndToEndTests {
         try repo.git("checkout", "-q", "main")
         try repo.git("checkout", "-q", "-b", "bob")
         try approveAsReviewer(repo, "churn", "1")
-        #expect(try repo.gitML(["model", "promote", "churn", "1", "--to", "production", "--reason", "bob"]).status == 0)
+        #expect(
+            try repo.gitML(["model", "promote", "churn", "1", "--to", "production", "--reason", "bob"]).status == 0)
         try commitAll(repo, "bob approves and promotes")
         let merge = try repo.gitResult("merge", "-q", "--no-edit", "alice")
         #expect(merge.status == 0, "\(merge.stdout)\(merge.stderr)")
@@ -222,7 +227,8 @@ struct RegistryEndToEndTests {
     @Test("a card is written for review, checked by --check and by a card gate, and goes stale when lineage moves")
     func cards() throws {
         let repo = try project()
-        try repo.write(".mlops/gates.yaml", "version: 1\nstaging:\n  - card: required\n    sections: [Intended use, Evaluation]\n")
+        try repo.write(
+            ".mlops/gates.yaml", "version: 1\nstaging:\n  - card: required\n    sections: [Intended use, Evaluation]\n")
         #expect(try repo.gitML(["model", "register", "churn"]).status == 0)
         let missing = try repo.gitML(["card", "churn@1", "--check"])
         #expect(missing.status == 1 && missing.stderr.contains("no card is committed at .mlops/cards/churn/v1.md"))
@@ -267,7 +273,9 @@ struct RegistryEndToEndTests {
         #expect(try repo.gitML(["model", "promote", "churn", "1", "--to", "production"]).status == 0)
         let noProfile = try repo.gitML(["drift", "churn", "--current", "same.csv"])
         #expect(noProfile.status == 2 && noProfile.stderr.contains("recorded no data profile"))
-        #expect(try repo.gitML(["snapshot", "--artifact", "model.pkl", "--metric", "acc=1", "--profile", "train.csv"]).status == 0)
+        #expect(
+            try repo.gitML(["snapshot", "--artifact", "model.pkl", "--metric", "acc=1", "--profile", "train.csv"])
+                .status == 0)
         #expect(try repo.gitML(["model", "register", "churn"]).status == 0)
         #expect(try repo.gitML(["model", "promote", "churn", "2", "--to", "production"]).status == 0)
         let calm = try repo.gitML(["drift", "churn", "--current", "same.csv"])
@@ -276,14 +284,23 @@ struct RegistryEndToEndTests {
         #expect(moved.status == 1)
         let result = try JSONParser.parse(moved.stdout, source: "drift")
         #expect(result["drifted"] == .int(2))
-        #expect(result["columns"]?.array?.first { $0["column"]?.string == "country" }?["new_categories"] == .array([.string("=cmd|' /C calc'!A0")]))
+        #expect(
+            result["columns"]?.array?.first { $0["column"]?.string == "country" }?["new_categories"]
+                == .array([.string("=cmd|' /C calc'!A0")]))
         let csv = try repo.gitML(["drift", "churn", "--current", "moved.csv", "--format", "csv"])
         #expect(csv.stdout.contains(",'=cmd|' /C calc'!A0,"), "a formula-leading cell is neutralized")
-        #expect(try repo.gitML(["drift", "churn", "--current", "moved.csv", "--format", "html", "-o", "drift.html"]).status == 1)
+        #expect(
+            try repo.gitML(["drift", "churn", "--current", "moved.csv", "--format", "html", "-o", "drift.html"]).status
+                == 1)
         let html = try repo.read("drift.html")
         #expect(html.contains("<svg") && !html.contains("<script"))
-        let lenient = try repo.gitML(["drift", "churn", "--current", "moved.csv", "--columns", "age", "--threshold", "psi=100", "--threshold", "p=0"])
-        #expect(lenient.status == 0 && lenient.stdout.contains("0 of 1 columns drifted"), "only age, and thresholds no shift can reach")
+        let lenient = try repo.gitML([
+            "drift", "churn", "--current", "moved.csv", "--columns", "age", "--threshold", "psi=100", "--threshold",
+            "p=0",
+        ])
+        #expect(
+            lenient.status == 0 && lenient.stdout.contains("0 of 1 columns drifted"),
+            "only age, and thresholds no shift can reach")
     }
 
     @Test("fsck names an edited event file and a version whose run is gone")
@@ -297,12 +314,14 @@ struct RegistryEndToEndTests {
         let approval = try #require(events.last { (try? repo.read($0))?.contains("\"approval\"") == true })
         let path = repo.root + "/" + approval
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
-        try (try repo.read(approval)).replacingOccurrences(of: "approval", with: "apprOval").write(toFile: path, atomically: false, encoding: .utf8)
+        try (try repo.read(approval)).replacingOccurrences(of: "approval", with: "apprOval").write(
+            toFile: path, atomically: false, encoding: .utf8)
         try FileManager.default.removeItem(atPath: repo.root + "/.mlops/runs/\(run).json")
         let fsck = try repo.gitML(["fsck"])
         #expect(fsck.status == 1)
         #expect(fsck.stdout.contains("\(approval): content does not match its name: the event was modified"))
-        #expect(fsck.stdout.contains(".mlops/models/churn/versions/1.json: run \(run.prefix(12)) is not in .mlops/runs"))
+        #expect(
+            fsck.stdout.contains(".mlops/models/churn/versions/1.json: run \(run.prefix(12)) is not in .mlops/runs"))
     }
 
     @Test("bad input: a malformed gates file, an unknown metric, a missing run and bad names fail clearly")

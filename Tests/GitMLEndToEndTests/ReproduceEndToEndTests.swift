@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import GitMLBasics
 import GitMLTestSupport
+import Testing
 
 private func json(_ text: String) throws -> JSONValue { try JSONParser.parse(text, source: "output") }
 
@@ -20,7 +20,8 @@ private func trainer(seeded: Bool, offset: Double = 0) -> String {
 }
 
 /// A repository with data (ignored by git, as data usually is), the trainer committed, and one recorded run.
-private func recorded(_ name: String = #function, seeded: Bool, dirtyOffset: Double? = nil) throws -> (TempRepo, String) {
+private func recorded(_ name: String = #function, seeded: Bool, dirtyOffset: Double? = nil) throws -> (TempRepo, String)
+{
     let repo = try TempRepo(name: name)
     #expect(try repo.gitML(["init"]).status == 0)
     try repo.write("data/train.csv", "x\n1\n2\n3\n")
@@ -29,7 +30,9 @@ private func recorded(_ name: String = #function, seeded: Bool, dirtyOffset: Dou
     try repo.git("add", "-A")
     try repo.git("commit", "-qm", "trainer")
     if let dirtyOffset { try repo.write("train.py", trainer(seeded: seeded, offset: dirtyOffset)) }
-    let run = try repo.gitML(["run", "--json", "--data", "data", "--artifact", "model.txt", "--", "python3", "train.py"])
+    let run = try repo.gitML([
+        "run", "--json", "--data", "data", "--artifact", "model.txt", "--", "python3", "train.py",
+    ])
     #expect(run.status == 0, "\(run.stderr)")
     let id = try #require(try json(String(run.stdout.split(separator: "\n").last ?? ""))["id"]?.string)
     try repo.git("add", ".mlops")
@@ -48,7 +51,9 @@ private func checkoutState(_ repo: TempRepo) throws -> [String: Data] {
     while let path = walker?.nextObject() as? String {
         if path == ".git" { walker?.skipDescendants(); continue }
         var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: repo.root + "/" + path, isDirectory: &isDirectory), !isDirectory.boolValue {
+        if FileManager.default.fileExists(atPath: repo.root + "/" + path, isDirectory: &isDirectory),
+            !isDirectory.boolValue
+        {
             state["file " + path] = try Data(contentsOf: URL(fileURLWithPath: repo.root + "/" + path))
         }
     }
@@ -71,7 +76,10 @@ struct ReproduceEndToEndTests {
         let markdown = try String(contentsOfFile: try #require(report["report"]?.string), encoding: .utf8)
         #expect(markdown.contains("**Verdict: reproduced**") && markdown.contains("| score |"))
         let newRun = try #require(report["new_run"]?.string)
-        let newRecord = try json(try String(contentsOfFile: AtomicFileParent.of(report["report"]?.string ?? "") + "/\(newRun).json", encoding: .utf8))
+        let newRecord = try json(
+            try String(
+                contentsOfFile: AtomicFileParent.of(report["report"]?.string ?? "") + "/\(newRun).json", encoding: .utf8
+            ))
         #expect(newRecord["reproduces"]?.string == id)
     }
 
@@ -109,7 +117,10 @@ struct ReproduceEndToEndTests {
         let repo = try TempRepo()
         #expect(try repo.gitML(["init"]).status == 0)
         // The score moves with an environment variable the record does not pin: a stand-in for nondeterminism.
-        try repo.write("noisy.py", "import os, json\nwith open(os.environ['GIT_ML_METRICS'], 'a') as f:\n    f.write(json.dumps({'score': 0.9 + float(os.environ.get('BUMP', '0')), 'steps': 10}))\n")
+        try repo.write(
+            "noisy.py",
+            "import os, json\nwith open(os.environ['GIT_ML_METRICS'], 'a') as f:\n    f.write(json.dumps({'score': 0.9 + float(os.environ.get('BUMP', '0')), 'steps': 10}))\n"
+        )
         try repo.git("add", "-A")
         try repo.git("commit", "-qm", "noisy")
         let run = try repo.gitML(["run", "--json", "--", "python3", "noisy.py"])
@@ -117,11 +128,13 @@ struct ReproduceEndToEndTests {
         let strict = try repo.gitML(["reproduce", id, "--json"], environment: ["BUMP": "0.001"])
         #expect(strict.status == 1)
         #expect(try json(strict.stdout)["verdict"]?.string == "not reproduced")
-        let lenient = try repo.gitML(["reproduce", id, "--json", "--tolerance", "score=0.01"], environment: ["BUMP": "0.001"])
+        let lenient = try repo.gitML(
+            ["reproduce", id, "--json", "--tolerance", "score=0.01"], environment: ["BUMP": "0.001"])
         #expect(lenient.status == 0)
         let report = try json(lenient.stdout)
         #expect(report["verdict"]?.string == "reproduced within tolerance")
-        #expect(report["metrics"]?.array?.map { $0["result"]?.string ?? "" } == ["within", "exact"], "score, then steps")
+        #expect(
+            report["metrics"]?.array?.map { $0["result"]?.string ?? "" } == ["within", "exact"], "score, then steps")
     }
 
     @Test("--data-root finds the data elsewhere, and without it missing data stops the reproduction")
@@ -141,7 +154,8 @@ struct ReproduceEndToEndTests {
     func failingCommand() throws {
         let repo = try TempRepo()
         #expect(try repo.gitML(["init"]).status == 0)
-        try repo.write("fail.py", "import sys\nprint('step 1')\nprint('boom: out of memory', file=sys.stderr)\nsys.exit(3)\n")
+        try repo.write(
+            "fail.py", "import sys\nprint('step 1')\nprint('boom: out of memory', file=sys.stderr)\nsys.exit(3)\n")
         try repo.git("add", "-A")
         try repo.git("commit", "-qm", "a failing script")
         let run = try repo.gitML(["run", "--json", "--", "python3", "fail.py"])

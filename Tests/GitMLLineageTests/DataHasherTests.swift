@@ -1,7 +1,8 @@
 import Foundation
-import Testing
 import GitMLStore
 import GitMLTestSupport
+import Testing
+
 @testable import GitMLLineage
 
 private func workspace(_ repo: TempRepo) throws -> Workspace {
@@ -93,15 +94,20 @@ struct DataHasherTests {
         let repo = try TempRepo()
         let workspace = try workspace(repo)
         let oid = String(repeating: "ab", count: 32)
-        try repo.write("data/weights.bin", "version https://git-lfs.github.com/spec/v1\noid sha256:\(oid)\nsize 12345\n")
+        try repo.write(
+            "data/weights.bin", "version https://git-lfs.github.com/spec/v1\noid sha256:\(oid)\nsize 12345\n")
         try repo.write("data/readme.txt", "not a pointer\n")
         waitOutRacyWindow()
         for attempt in 0..<3 {
             if attempt == 2 { try repo.write("data/other.txt", "forces the per-file path with a warm stat cache\n") }
             let pointer = try DataHasher(workspace: workspace).hash(["data"])[0]
-            #expect(pointer.lfsPointers == [.object([
-                "oid": .string("sha256:" + oid), "size": .int(12345), "pointer": .bool(true), "path": .string("weights.bin"),
-            ])], "attempt \(attempt)")
+            #expect(
+                pointer.lfsPointers == [
+                    .object([
+                        "oid": .string("sha256:" + oid), "size": .int(12345), "pointer": .bool(true),
+                        "path": .string("weights.bin"),
+                    ])
+                ], "attempt \(attempt)")
         }
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import GitMLGit
 import GitMLTestSupport
+import Testing
 
 /// git's own answer: the paths `git status` reports (every untracked file listed), minus the excluded ones.
 private func gitStatusPaths(_ repo: TempRepo, excluding excluded: [String]) throws -> [String] {
@@ -20,7 +20,10 @@ struct WorkTreeStateTests {
     @Test("excluded directories are left out while every change around them is found, as git status finds it")
     func aroundExcludedPaths() throws {
         let repo = try TempRepo()
-        for path in ["code/train.py", "data/big/x.bin", "data/big/y.bin", "data/small.csv", "notes.txt", "sub/dir/deep.txt", "data-notes.md"] {
+        for path in [
+            "code/train.py", "data/big/x.bin", "data/big/y.bin", "data/small.csv", "notes.txt", "sub/dir/deep.txt",
+            "data-notes.md",
+        ] {
             try repo.write(path, "original \(path)\n")
         }
         try repo.git("add", "-A")
@@ -46,7 +49,10 @@ struct WorkTreeStateTests {
         // A file staged and then deleted is in neither HEAD nor the work tree: the code on disk is HEAD's there,
         // so it is no change to record (git status shows it as "AD").
         #expect(found.changedPaths == (try gitStatusPaths(repo, excluding: excluded + ["data/staged.txt"])))
-        #expect(Set(found.changedPaths) == ["data/small.csv", "sub/dir/deep.txt", "data/added.txt", "data/untracked/u.txt", "data-notes.md"])
+        #expect(
+            Set(found.changedPaths) == [
+                "data/small.csv", "sub/dir/deep.txt", "data/added.txt", "data/untracked/u.txt", "data-notes.md",
+            ])
         let patch = String(decoding: found.patch, as: UTF8.self)
         #expect(patch.contains("+a sibling of the excluded directory"))
         #expect(!patch.contains("excluded\n+"))
@@ -84,7 +90,8 @@ struct WorkTreeStateTests {
         try FileManager.default.removeItem(atPath: repo.root + "/all/d3/f3.txt")
         try repo.write("top.txt", "changed\n")
         let found = try state(repo, excluding: [".mlops"])
-        #expect(found.changedPaths == ["all/d0/f7.txt", "all/d3/f3.txt", "all/d5/new.txt", "all/d9/f449.txt", "top.txt"])
+        #expect(
+            found.changedPaths == ["all/d0/f7.txt", "all/d3/f3.txt", "all/d5/new.txt", "all/d9/f449.txt", "top.txt"])
         #expect(found.changedPaths == (try gitStatusPaths(repo, excluding: [".mlops"])))
         // The patch is whole and in path order, whichever thread diffed which slice.
         let patch = String(decoding: found.patch, as: UTF8.self)

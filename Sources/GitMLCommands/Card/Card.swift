@@ -24,15 +24,22 @@ struct Card: GitMLCommand {
 
     @OptionGroup var common: CommonOptions
     @Argument(help: "model, model@version or model@stage (default: the latest version).") var model: String
-    @Option(help: ArgumentHelp("A template inside the repository (default: .mlops/templates/model-card.md).", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "A template inside the repository (default: .mlops/templates/model-card.md).", valueName: "path"))
     var template: String?
     @Option(help: ArgumentHelp("md or html.", valueName: "format")) var format = "md"
-    @Option(name: .customShort("o"), help: ArgumentHelp("Write to this file (inside the repository) instead of stdout.", valueName: "file"))
+    @Option(
+        name: .customShort("o"),
+        help: ArgumentHelp("Write to this file (inside the repository) instead of stdout.", valueName: "file"))
     var output: String?
-    @Flag(help: "Write the card to .mlops/cards/<name>/v<n>.<format>, where --check and gates look for it.") var write = false
+    @Flag(help: "Write the card to .mlops/cards/<name>/v<n>.<format>, where --check and gates look for it.") var write =
+        false
     @Flag(help: "Check the committed card: required sections present and not empty, lineage current.") var check = false
-    @Flag(help: "Render every version of the model (with --write: each to .mlops/cards/<name>/v<n>.<format>).") var all = false
-    @Flag(help: "Print Markdown for a pull-request comment: the summary and metric deltas against the champion.") var pr = false
+    @Flag(help: "Render every version of the model (with --write: each to .mlops/cards/<name>/v<n>.<format>).")
+    var all = false
+    @Flag(help: "Print Markdown for a pull-request comment: the summary and metric deltas against the champion.")
+    var pr = false
 
     func execute() throws -> Int32 {
         let workspace = try Context(common).workspace()
@@ -42,11 +49,14 @@ struct Card: GitMLCommand {
             throw LineageError.badArgument("\(format) is not a card format", hint: "use --format md or --format html")
         }
         if check {
-            let version = try Registry(source: WorkTreeSource(workspace: workspace)).model(name).resolve(reference ?? "latest")
+            let version = try Registry(source: WorkTreeSource(workspace: workspace)).model(name).resolve(
+                reference ?? "latest")
             let problems = try builder.check(
                 name, reference: String(version), sections: try requiredSections(workspace), templatePath: template)
             for problem in problems { printError("card \(name) \(version): \(problem)") }
-            if problems.isEmpty { print("card \(name) \(version): complete and current") } else {
+            if problems.isEmpty {
+                print("card \(name) \(version): complete and current")
+            } else {
                 printError("hint: render it again: git ml card \(name)@\(version) --write, then commit .mlops/cards")
             }
             return problems.isEmpty ? 0 : ExitStatus.checkFailed
@@ -56,11 +66,17 @@ struct Card: GitMLCommand {
             return 0
         }
         if all {
-            guard write else { throw LineageError.badArgument("--all renders many cards", hint: "add --write to write each to .mlops/cards/") }
+            guard write else {
+                throw LineageError.badArgument(
+                    "--all renders many cards", hint: "add --write to write each to .mlops/cards/")
+            }
             let cards = try builder.renderAll(name, templatePath: template)
             for card in cards {
                 let text = format == "html" ? CardBuilder.html(card) : card.markdown
-                try AtomicFile.write(Array(text.utf8), to: workspace.absolute(CardBuilder.committedPath(model: name, version: card.version, format: format)))
+                try AtomicFile.write(
+                    Array(text.utf8),
+                    to: workspace.absolute(
+                        CardBuilder.committedPath(model: name, version: card.version, format: format)))
             }
             print("wrote \(cards.count) cards under .mlops/cards/\(name)/")
             return 0
@@ -81,7 +97,8 @@ struct Card: GitMLCommand {
     /// The sections gates.yaml requires of a card (production's, else staging's), else the default ones. A gates
     /// file that cannot be read is an error, not a reason to fall back.
     private func requiredSections(_ workspace: Workspace) throws -> [String] {
-        let spec = FileSystem.exists(workspace.absolute(GateSpec.file)) ? try GateRunner(workspace: workspace).spec() : nil
+        let spec =
+            FileSystem.exists(workspace.absolute(GateSpec.file)) ? try GateRunner(workspace: workspace).spec() : nil
         let declared = spec?.cardSections(for: .production) ?? spec?.cardSections(for: .staging) ?? []
         return declared.isEmpty ? CardBuilder.defaultSections : declared
     }

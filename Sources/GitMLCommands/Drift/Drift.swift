@@ -27,13 +27,19 @@ struct DriftCommand: GitMLCommand {
 
     @OptionGroup var common: CommonOptions
     @Argument(help: "The model (model@stage or model@version; default stage: production).") var model: String
-    @Option(help: ArgumentHelp("The current data: a CSV or JSON-lines file inside the repository.", valueName: "file")) var current: String
-    @Option(help: ArgumentHelp("A run, a profile id, or a data file to compare with instead.", valueName: "ref")) var reference: String?
+    @Option(help: ArgumentHelp("The current data: a CSV or JSON-lines file inside the repository.", valueName: "file"))
+    var current: String
+    @Option(help: ArgumentHelp("A run, a profile id, or a data file to compare with instead.", valueName: "ref"))
+    var reference: String?
     @Option(help: ArgumentHelp("text, md, html, json or csv.", valueName: "format")) var format = "text"
-    @Option(name: .customLong("threshold"), help: ArgumentHelp("psi=<number> or p=<number> (repeatable).", valueName: "name=value"))
+    @Option(
+        name: .customLong("threshold"),
+        help: ArgumentHelp("psi=<number> or p=<number> (repeatable).", valueName: "name=value"))
     var thresholds: [String] = []
     @Option(help: ArgumentHelp("Only these columns, comma-separated.", valueName: "a,b")) var columns: String?
-    @Option(name: .customShort("o"), help: ArgumentHelp("Write to this file (inside the repository).", valueName: "file")) var output: String?
+    @Option(
+        name: .customShort("o"), help: ArgumentHelp("Write to this file (inside the repository).", valueName: "file"))
+    var output: String?
     var wantsJSON: Bool { format == "json" }
 
     func execute() throws -> Int32 {
@@ -43,8 +49,11 @@ struct DriftCommand: GitMLCommand {
         }
         var limits = try workspace.config.get().drift
         for text in thresholds {
-            guard let eq = text.firstIndex(of: "="), let value = Double(text[text.index(after: eq)...]), value >= 0 else {
-                throw LineageError.badArgument("--threshold \(text): expected psi=<number> or p=<number>", hint: "for example --threshold psi=0.25")
+            guard let eq = text.firstIndex(of: "="), let value = Double(text[text.index(after: eq)...]), value >= 0
+            else {
+                throw LineageError.badArgument(
+                    "--threshold \(text): expected psi=<number> or p=<number>", hint: "for example --threshold psi=0.25"
+                )
             }
             switch text[..<eq] {
             case "psi": limits.psi = value
@@ -54,18 +63,25 @@ struct DriftCommand: GitMLCommand {
         }
         let (referenceLabel, referenceProfile) = try resolveReference(workspace)
         let currentPath = try workspace.resolve(current)
-        let currentProfile = try ProfileBuilder.build(path: workspace.absolute(currentPath), source: currentPath, name: "current")
-        let only = Set((columns ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
-        let results = DriftDetector.compare(reference: referenceProfile, current: ProfileSummary(currentProfile), thresholds: limits, columns: only)
+        let currentProfile = try ProfileBuilder.build(
+            path: workspace.absolute(currentPath), source: currentPath, name: "current")
+        let only = Set(
+            (columns ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        )
+        let results = DriftDetector.compare(
+            reference: referenceProfile, current: ProfileSummary(currentProfile), thresholds: limits, columns: only)
         let title = "Drift of \(currentPath) against \(referenceLabel)"
         let text: String
         switch format {
-        case "json": text = JSONWriter.pretty(DriftReport.json(results, reference: referenceLabel, current: currentPath, thresholds: limits))
+        case "json":
+            text = JSONWriter.pretty(
+                DriftReport.json(results, reference: referenceLabel, current: currentPath, thresholds: limits))
         case "md": text = DriftReport.markdown(results, title: title)
         case "csv": text = DriftReport.csv(results)
         case "html":
             let charts = results.filter { $0.drifted && !$0.bins.isEmpty }.map(DriftReport.svg).joined(separator: "\n")
-            text = CardBuilder.page(title: title, markdown: DriftReport.markdown(results, title: title), appendingTrustedHTML: charts)
+            text = CardBuilder.page(
+                title: title, markdown: DriftReport.markdown(results, title: title), appendingTrustedHTML: charts)
         default: text = DriftReport.text(results, title: title)
         }
         if let output {
@@ -83,14 +99,23 @@ struct DriftCommand: GitMLCommand {
     private func resolveReference(_ workspace: Workspace) throws -> (String, ProfileSummary) {
         if let reference {
             if let path = try? workspace.resolve(reference), !FileSystem.isDirectory(workspace.absolute(path)) {
-                return (path, ProfileSummary(try ProfileBuilder.build(path: workspace.absolute(path), source: path, name: "reference")))
+                return (
+                    path,
+                    ProfileSummary(
+                        try ProfileBuilder.build(path: workspace.absolute(path), source: path, name: "reference"))
+                )
             }
             let lower = reference.lowercased()
             if lower.count >= 4, lower.allSatisfy(\.isHexDigit) {
-                let profiles = FileSystem.list(workspace.profilesDirectory).filter { $0.hasPrefix(lower) && $0.hasSuffix(".json") }
-                if profiles.count == 1 { return ("profile \(lower.prefix(12))", try loadProfile(workspace, String(profiles[0].dropLast(5)))) }
+                let profiles = FileSystem.list(workspace.profilesDirectory).filter {
+                    $0.hasPrefix(lower) && $0.hasSuffix(".json")
+                }
+                if profiles.count == 1 {
+                    return ("profile \(lower.prefix(12))", try loadProfile(workspace, String(profiles[0].dropLast(5))))
+                }
             }
-            return try profileOfRun(workspace, try RunStore(workspace: workspace).resolve(reference), label: "run \(reference)")
+            return try profileOfRun(
+                workspace, try RunStore(workspace: workspace).resolve(reference), label: "run \(reference)")
         }
         let (name, stage) = Registry.split(model)
         let state = try Registry(source: WorkTreeSource(workspace: workspace)).model(name)
@@ -115,7 +140,8 @@ struct DriftCommand: GitMLCommand {
         let file = ".mlops/profiles/\(id).json"
         let bytes = try AtomicFile.read(workspace.absolute(file))
         guard try SHA256.hex(of: bytes) == id else {
-            throw LineageError.invalidRecord(file: file, detail: "content does not match its name: the profile was modified")
+            throw LineageError.invalidRecord(
+                file: file, detail: "content does not match its name: the profile was modified")
         }
         return ProfileSummary(json: try JSONParser.parse(bytes, source: file))
     }

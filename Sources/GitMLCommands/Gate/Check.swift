@@ -31,22 +31,34 @@ struct GateCheckCommand: GitMLCommand {
         let outcome = try GateRunner(workspace: workspace, cardExaminer: cardExaminer(workspace)).check(
             reference.name, version: reference.reference ?? "latest", stage: try to.map(Stage.target))
         if output.json {
-            print(JSONWriter.pretty(.object([
-                "format": .int(1), "model": .string(outcome.model), "version": .int(Int64(outcome.version)),
-                "stage": .string(outcome.stage.rawValue), "passed": .bool(outcome.passed),
-                "checks": .array(outcome.rows.map(\.json)), "evidence": .string(outcome.evidence.id),
-            ])), terminator: "")
+            print(
+                JSONWriter.pretty(
+                    .object([
+                        "format": .int(1), "model": .string(outcome.model), "version": .int(Int64(outcome.version)),
+                        "stage": .string(outcome.stage.rawValue), "passed": .bool(outcome.passed),
+                        "checks": .array(outcome.rows.map(\.json)), "evidence": .string(outcome.evidence.id),
+                    ])), terminator: "")
         } else {
             var rows = [["CHECK", "OBSERVED", "THRESHOLD", "RESULT", "DETAIL"]]
             for row in outcome.rows {
-                rows.append([row.check, row.observed, row.threshold,
-                             row.passed ? context.paint("pass", "32") : context.paint("FAIL", "31"), row.detail])
+                rows.append([
+                    row.check, row.observed, row.threshold,
+                    row.passed ? context.paint("pass", "32") : context.paint("FAIL", "31"), row.detail,
+                ])
             }
-            if outcome.rows.isEmpty { print("no checks are declared for \(outcome.stage.rawValue) in .mlops/gates.yaml") } else { print(table(rows)) }
+            if outcome.rows.isEmpty {
+                print("no checks are declared for \(outcome.stage.rawValue) in .mlops/gates.yaml")
+            } else {
+                print(table(rows))
+            }
             let verdict = outcome.passed ? "passed" : "failed"
-            print("gates for \(outcome.model) \(outcome.version) -> \(outcome.stage.rawValue): \(verdict); evidence \(outcome.evidence.id)")
+            print(
+                "gates for \(outcome.model) \(outcome.version) -> \(outcome.stage.rawValue): \(verdict); evidence \(outcome.evidence.id)"
+            )
             if outcome.passed {
-                print("next: git ml model promote \(outcome.model) \(outcome.version) --to \(outcome.stage.rawValue), then commit .mlops")
+                print(
+                    "next: git ml model promote \(outcome.model) \(outcome.version) --to \(outcome.stage.rawValue), then commit .mlops"
+                )
             }
         }
         return outcome.passed ? 0 : ExitStatus.checkFailed

@@ -32,7 +32,8 @@ func installHook(_ repository: Repository) throws -> String {
     switch try installer.install() {
     case .installed: return "installed pre-push hook in \(installer.hooksDirectory)"
     case .chained(let previous):
-        return "installed pre-push hook in \(installer.hooksDirectory); your previous hook is now \(previous) and runs first"
+        return
+            "installed pre-push hook in \(installer.hooksDirectory); your previous hook is now \(previous) and runs first"
     case .alreadyInstalled: return "the pre-push hook is already installed in \(installer.hooksDirectory)"
     }
 }
@@ -50,7 +51,8 @@ struct HookUninstall: GitMLCommand {
         let installer = HookInstaller(repository: workspace.repository)
         switch try installer.uninstall() {
         case .removed: print("removed the pre-push hook from \(installer.hooksDirectory)")
-        case .restored(let previous): print("removed git-ml's pre-push hook and restored your previous hook at \(previous)")
+        case .restored(let previous):
+            print("removed git-ml's pre-push hook and restored your previous hook at \(previous)")
         case .notInstalled: print("no pre-push hook is installed in \(installer.hooksDirectory); nothing to do")
         }
         return 0

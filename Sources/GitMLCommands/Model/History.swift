@@ -16,9 +16,11 @@ struct History: GitMLCommand {
         let workspace = try Context(common, json: output.json).workspace()
         let state = try Registry(source: WorkTreeSource(workspace: workspace)).model(Registry.split(model).name)
         if output.json {
-            print(JSONWriter.pretty(.object([
-                "format": .int(1), "model": .string(state.name), "events": .array(state.events.map(\.json)),
-            ])), terminator: "")
+            print(
+                JSONWriter.pretty(
+                    .object([
+                        "format": .int(1), "model": .string(state.name), "events": .array(state.events.map(\.json)),
+                    ])), terminator: "")
             return 0
         }
         for event in state.events { print("\(event.time)  \(event.summary)") }

@@ -16,16 +16,24 @@ struct ListModels: GitMLCommand {
         let workspace = try Context(common, json: output.json).workspace()
         let registry = Registry(source: WorkTreeSource(workspace: workspace))
         let states = try registry.modelNames().map { try registry.model($0) }
-        func staging(_ state: ModelState) -> [Int] { state.versions.filter { $0.value.stage == .staging }.keys.sorted() }
+        func staging(_ state: ModelState) -> [Int] {
+            state.versions.filter { $0.value.stage == .staging }.keys.sorted()
+        }
         if output.json {
-            print(JSONWriter.pretty(.object(["format": .int(1), "models": .array(states.map { state in
-                .object([
-                    "name": .string(state.name), "versions": .int(Int64(state.versions.count)),
-                    "latest": .int(Int64(state.versions.keys.max() ?? 0)),
-                    "production": state.production.map { .int(Int64($0)) } ?? .null,
-                    "staging": .array(staging(state).map { .int(Int64($0)) }),
-                ])
-            })])), terminator: "")
+            print(
+                JSONWriter.pretty(
+                    .object([
+                        "format": .int(1),
+                        "models": .array(
+                            states.map { state in
+                                .object([
+                                    "name": .string(state.name), "versions": .int(Int64(state.versions.count)),
+                                    "latest": .int(Int64(state.versions.keys.max() ?? 0)),
+                                    "production": state.production.map { .int(Int64($0)) } ?? .null,
+                                    "staging": .array(staging(state).map { .int(Int64($0)) }),
+                                ])
+                            }),
+                    ])), terminator: "")
             return 0
         }
         guard !states.isEmpty else {

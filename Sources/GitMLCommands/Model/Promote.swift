@@ -35,13 +35,15 @@ struct Promote: GitMLCommand {
         print("promoted \(name) \(number): \(event.from?.rawValue ?? "?") -> \(stage.rawValue)")
         if let archived { print("  \(name) \(archived) archived; it is the rollback target") }
         if evidence?.passed != true {
-            print("  note: no passing gate evidence for \(stage.rawValue) yet; the pre-push hook refuses this push until "
-                + "git ml gate check \(name) \(number) --to \(stage.rawValue) passes")
+            print(
+                "  note: no passing gate evidence for \(stage.rawValue) yet; the pre-push hook refuses this push until "
+                    + "git ml gate check \(name) \(number) --to \(stage.rawValue) passes")
         }
         if let moved = event.artifacts.first(where: { now in
             state.versions[number]?.file.artifacts.contains { $0.path == now.path && $0.sha256 != now.sha256 } == true
         }) {
-            print("  warning: \(moved.path) differs from the registered artifact; this promotion will be refused at push")
+            print(
+                "  warning: \(moved.path) differs from the registered artifact; this promotion will be refused at push")
         }
         print("next: git add .mlops && git commit -m \"Promote \(name) \(number) to \(stage.rawValue)\"")
         return 0

@@ -17,7 +17,9 @@ struct Register: GitMLCommand {
     @Argument(help: "The model's name (letters, digits, '.', '_', '-').") var name: String
     @Option(help: ArgumentHelp("The run whose artifacts make the version (default: the newest run).", valueName: "run"))
     var run: String?
-    @Option(name: .customLong("artifact"), help: ArgumentHelp("An artifact of the run to include (repeatable).", valueName: "path"))
+    @Option(
+        name: .customLong("artifact"),
+        help: ArgumentHelp("An artifact of the run to include (repeatable).", valueName: "path"))
     var artifacts: [String] = []
     @Flag(help: "Print the new version as JSON.") var json = false
     var wantsJSON: Bool { json }
@@ -29,15 +31,22 @@ struct Register: GitMLCommand {
         let run = try self.run ?? RunStore(workspace: workspace).latest()
         let version = try RegistryWriter(workspace: workspace).register(name, run: run, artifacts: artifacts)
         if json {
-            print(JSONWriter.pretty(.object([
-                "format": .int(1), "model": .string(name), "version": .int(Int64(version.version)), "run": .string(version.run),
-                "stage": .string("draft"), "artifacts": .array(version.artifacts.map(\.json)),
-            ])), terminator: "")
+            print(
+                JSONWriter.pretty(
+                    .object([
+                        "format": .int(1), "model": .string(name), "version": .int(Int64(version.version)),
+                        "run": .string(version.run),
+                        "stage": .string("draft"), "artifacts": .array(version.artifacts.map(\.json)),
+                    ])), terminator: "")
             return 0
         }
-        print("registered \(name) version \(context.paint(String(version.version), "33")) from run \(version.run.prefix(12)) (draft)")
+        print(
+            "registered \(name) version \(context.paint(String(version.version), "33")) from run \(version.run.prefix(12)) (draft)"
+        )
         for artifact in version.artifacts { print("  artifact \(artifact.path) sha256:\(artifact.sha256.prefix(12))") }
-        print("next: git ml gate check \(name) \(version.version), then git ml model promote \(name) \(version.version) --to staging")
+        print(
+            "next: git ml gate check \(name) \(version.version), then git ml model promote \(name) \(version.version) --to staging"
+        )
         return 0
     }
 }

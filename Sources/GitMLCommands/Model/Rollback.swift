@@ -14,7 +14,9 @@ struct Rollback: GitMLCommand {
 
     @OptionGroup var common: CommonOptions
     @Argument(help: "The model.") var model: String
-    @Option(help: ArgumentHelp("The version to return to (default: the previous production version).", valueName: "version"))
+    @Option(
+        help: ArgumentHelp("The version to return to (default: the previous production version).", valueName: "version")
+    )
     var to: String?
     @Option(help: "Why, for the audit trail.") var reason = ""
     @Flag(help: "Print the event as JSON.") var json = false
@@ -25,12 +27,15 @@ struct Rollback: GitMLCommand {
         let name = Registry.split(model).name
         let state = try Registry(source: WorkTreeSource(workspace: workspace)).model(name)
         let target = try to.map { try state.resolve($0) }
-        let (from, destination, event) = try RegistryWriter(workspace: workspace).rollback(name, to: target, reason: reason)
+        let (from, destination, event) = try RegistryWriter(workspace: workspace).rollback(
+            name, to: target, reason: reason)
         if json {
             print(JSONWriter.pretty(.object(["format": .int(1), "event": event.json])), terminator: "")
             return 0
         }
-        print("rolled back \(name): production is version \(destination) again; version \(from) is archived and marked rolled back")
+        print(
+            "rolled back \(name): production is version \(destination) again; version \(from) is archived and marked rolled back"
+        )
         print("next: git add .mlops && git commit -m \"Roll back \(name) to \(destination)\"")
         return 0
     }

@@ -20,22 +20,29 @@ struct ShowModel: GitMLCommand {
         let number = try reference.version(in: state)
         guard let version = state.versions[number] else { return ExitStatus.operational }
         if output.json {
-            print(JSONWriter.pretty(.object([
-                "format": .int(1), "model": .string(state.name), "version": .int(Int64(number)),
-                "stage": .string(version.stage.rawValue), "run": .string(version.file.run),
-                "created": .string(version.file.created), "owner": version.file.owner,
-                "artifacts": .array(version.file.artifacts.map(\.json)), "digest": .string(version.file.digest),
-                "rolled_back": .bool(version.rolledBack),
-                "approvals": .array(version.approvals.map(\.json)), "gates": .array(version.gates.map(\.json)),
-            ])), terminator: "")
+            print(
+                JSONWriter.pretty(
+                    .object([
+                        "format": .int(1), "model": .string(state.name), "version": .int(Int64(number)),
+                        "stage": .string(version.stage.rawValue), "run": .string(version.file.run),
+                        "created": .string(version.file.created), "owner": version.file.owner,
+                        "artifacts": .array(version.file.artifacts.map(\.json)), "digest": .string(version.file.digest),
+                        "rolled_back": .bool(version.rolledBack),
+                        "approvals": .array(version.approvals.map(\.json)), "gates": .array(version.gates.map(\.json)),
+                    ])), terminator: "")
             return 0
         }
         print("\(state.name) version \(number): \(version.stage.rawValue)\(version.rolledBack ? " (rolled back)" : "")")
         print("run       \(version.file.run)")
         print("created   \(version.file.created)")
-        for artifact in version.file.artifacts { print("artifact  \(artifact.path) sha256:\(artifact.sha256) (\(artifact.size) bytes)") }
+        for artifact in version.file.artifacts {
+            print("artifact  \(artifact.path) sha256:\(artifact.sha256) (\(artifact.size) bytes)")
+        }
         for approval in version.approvals { print("approved  by \(approval.actorEmail) at \(approval.time)") }
-        for gate in version.gates { print("gates     \(gate.value["stage"]?.string ?? "?") \(gate.passed ? "passed" : "failed") at \(gate.time)") }
+        for gate in version.gates {
+            print(
+                "gates     \(gate.value["stage"]?.string ?? "?") \(gate.passed ? "passed" : "failed") at \(gate.time)")
+        }
         return 0
     }
 }

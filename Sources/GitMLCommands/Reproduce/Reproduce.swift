@@ -1,7 +1,7 @@
 import ArgumentParser
 import GitMLBasics
-import GitMLLineage
 import GitMLCards
+import GitMLLineage
 import GitMLRegistry
 import GitMLReproduce
 import GitMLStore
@@ -24,11 +24,18 @@ struct Reproduce: GitMLCommand {
     @OptionGroup var common: CommonOptions
     @OptionGroup var output: OutputOptions
     @Argument(help: "A run id (or prefix), or model@version / model@stage.") var target: String
-    @Option(name: .customLong("tolerance"), help: ArgumentHelp("Absolute tolerance: a number for every metric (default 1e-6), or name=number (repeatable).", valueName: "tol"))
+    @Option(
+        name: .customLong("tolerance"),
+        help: ArgumentHelp(
+            "Absolute tolerance: a number for every metric (default 1e-6), or name=number (repeatable).",
+            valueName: "tol"))
     var tolerances: [String] = []
     @Flag(help: "Keep the temporary work tree for inspection.") var keep = false
-    @Option(help: ArgumentHelp("Write the report here (inside the repository; an .html beside it).", valueName: "path")) var report: String?
-    @Option(help: ArgumentHelp("Find the recorded data paths under this directory instead of the work tree.", valueName: "path"))
+    @Option(help: ArgumentHelp("Write the report here (inside the repository; an .html beside it).", valueName: "path"))
+    var report: String?
+    @Option(
+        help: ArgumentHelp(
+            "Find the recorded data paths under this directory instead of the work tree.", valueName: "path"))
     var dataRoot: String?
     var wantsJSON: Bool { output.json }
 
@@ -39,12 +46,14 @@ struct Reproduce: GitMLCommand {
         for text in tolerances {
             if let eq = text.lastIndex(of: "=") {
                 guard let value = Double(text[text.index(after: eq)...]), value >= 0 else {
-                    throw LineageError.badArgument("--tolerance \(text): not a number", hint: "for example --tolerance acc=0.002")
+                    throw LineageError.badArgument(
+                        "--tolerance \(text): not a number", hint: "for example --tolerance acc=0.002")
                 }
                 options.metricTolerances[String(text[..<eq])] = value
             } else {
                 guard let value = Double(text), value >= 0 else {
-                    throw LineageError.badArgument("--tolerance \(text): not a number", hint: "for example --tolerance 1e-4")
+                    throw LineageError.badArgument(
+                        "--tolerance \(text): not a number", hint: "for example --tolerance 1e-4")
                 }
                 options.tolerance = value
             }
@@ -56,10 +65,14 @@ struct Reproduce: GitMLCommand {
         let result = try Reproducer(workspace: workspace).reproduce(id, options: options)
 
         let markdown = ReproductionReport.markdown(result)
-        let base = reportPath.map(workspace.absolute) ?? "\(workspace.repository.commonDirectory)/git-ml/reports/\(id.prefix(12))-\(Timestamp.now().filter(\.isNumber)).md"
+        let base =
+            reportPath.map(workspace.absolute)
+            ?? "\(workspace.repository.commonDirectory)/git-ml/reports/\(id.prefix(12))-\(Timestamp.now().filter(\.isNumber)).md"
         let htmlPath = (base.hasSuffix(".md") ? String(base.dropLast(3)) : base) + ".html"
         try AtomicFile.write(Array(markdown.utf8), to: base)
-        try AtomicFile.write(Array(HTMLReport.page(title: "Reproduction of run \(id.prefix(12))", markdown: markdown).utf8), to: htmlPath)
+        try AtomicFile.write(
+            Array(HTMLReport.page(title: "Reproduction of run \(id.prefix(12))", markdown: markdown).utf8), to: htmlPath
+        )
         if let record = result.newRecord, let newRun = result.newRun {
             try AtomicFile.write(record, to: AtomicFile.parent(of: base) + "/\(newRun).json")
         }
@@ -69,14 +82,18 @@ struct Reproduce: GitMLCommand {
             print(JSONWriter.pretty(.object(members)), terminator: "")
         } else {
             let color = result.verdict.exitStatus == 0 ? "32" : "31"
-            print("\(context.paint(result.verdict.rawValue, color)): run \(id.prefix(12)) at commit \(result.commit.prefix(10))"
-                + (result.reason.isEmpty ? "" : " (\(result.reason))"))
+            print(
+                "\(context.paint(result.verdict.rawValue, color)): run \(id.prefix(12)) at commit \(result.commit.prefix(10))"
+                    + (result.reason.isEmpty ? "" : " (\(result.reason))"))
             let outside = result.metrics.filter { $0.outcome == "outside" || $0.outcome == "missing" }.map(\.name)
             if !result.metrics.isEmpty {
-                print("  metrics: \(result.metrics.count) compared, \(result.metrics.filter { $0.outcome == "exact" }.count) exact"
-                    + (outside.isEmpty ? "" : ", outside tolerance: \(outside.joined(separator: ", "))"))
+                print(
+                    "  metrics: \(result.metrics.count) compared, \(result.metrics.filter { $0.outcome == "exact" }.count) exact"
+                        + (outside.isEmpty ? "" : ", outside tolerance: \(outside.joined(separator: ", "))"))
             }
-            if !result.environment.isEmpty { print("  environment: \(result.environment.count) difference(s) from the recorded one") }
+            if !result.environment.isEmpty {
+                print("  environment: \(result.environment.count) difference(s) from the recorded one")
+            }
             if let newRun = result.newRun { print("  new run \(newRun.prefix(12)) (reproduces \(id.prefix(12)))") }
             print("  report: \(base) (and .html)")
         }
