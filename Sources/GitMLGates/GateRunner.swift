@@ -56,12 +56,13 @@ public struct GateRunner {
         let stage = stage ?? Self.defaultTarget(from: candidate.stage)
         let spec = try spec()
         let runs = RunStore(workspace: workspace)
-        guard runs.ids().contains(candidate.file.run) else {
+        let recorded = Set(runs.ids())
+        guard recorded.contains(candidate.file.run) else {
             throw GateError.missingRun(model: name, version: version, run: candidate.file.run)
         }
         var inputs = GateInputs(candidate: try runs.read(candidate.file.run).record)
         if let champion = state.production, champion != version, let file = state.versions[champion]?.file,
-            runs.ids().contains(file.run)
+            recorded.contains(file.run)
         {
             inputs.champion = try runs.read(file.run).record
             inputs.championLabel = "\(name)@\(champion)"
