@@ -109,17 +109,39 @@ public enum DriftDetector {
         return results.sorted { $0.severity != $1.severity ? $0.severity > $1.severity : $0.column < $1.column }
     }
 
-    static func missingRates(_ ref: ProfileSummary.Column, _ cur: ProfileSummary.Column) -> (Double, Double) {
-        (ref.count > 0 ? ref.missing / ref.count : 0, cur.count > 0 ? cur.missing / cur.count : 0)
+    /// A column's result, started with the missing-value rates both kinds of column report.
+    static func begin(_ kind: String, _ ref: ProfileSummary.Column, _ cur: ProfileSummary.Column) -> ColumnDrift {
+        var result = ColumnDrift(column: ref.name, kind: kind, drifted: false)
+        result.statistics["missing_reference"] = ref.count > 0 ? ref.missing / ref.count : 0
+        result.statistics["missing_current"] = cur.count > 0 ? cur.missing / cur.count : 0
+        return result
+    }
+
+    /// The verdict both kinds share: PSI against its threshold and the column's test (named `test`) against the
+    /// p-value threshold, or `also`, a reason the caller found.
+    static func judge(
+        _ result: inout ColumnDrift, psi: Double, test: String, p: Double, also: Bool = false,
+        _ thresholds: DriftThresholds
+    ) {
+        func short(_ value: Double) -> String { NumberText.format(value, significant: 4) }
+        if psi > thresholds.psi { result.reasons.append("PSI \(short(psi)) > \(short(thresholds.psi))") }
+        if p < thresholds.pValue { result.reasons.append("\(test) p \(short(p)) < \(short(thresholds.pValue))") }
+        result.drifted = psi > thresholds.psi || p < thresholds.pValue || also
+    }
+
+    /// A change of more than five points in the share of missing values is worth saying (not drift by itself).
+    static func noteMissingChange(_ result: inout ColumnDrift) {
+        let before = result.statistics["missing_reference"] ?? 0
+        let after = result.statistics["missing_current"] ?? 0
+        if abs(after - before) > 0.05 {
+            result.reasons.append("missing values \(NumberText.percent(before)) -> \(NumberText.percent(after))")
+        }
     }
 
     static func numeric(_ ref: ProfileSummary.Column, _ cur: ProfileSummary.Column, _ thresholds: DriftThresholds)
         -> ColumnDrift
     {
-        var result = ColumnDrift(column: ref.name, kind: "numeric", drifted: false)
-        let (missingRef, missingCur) = missingRates(ref, cur)
-        result.statistics["missing_reference"] = missingRef
-        result.statistics["missing_current"] = missingCur
+        var result = begin("numeric", ref, cur)
         guard let a = ref.sketch, let b = cur.sketch, a.count > 0, b.count > 0 else {
             result.reasons.append("no values to compare")
             return result
@@ -170,20 +192,8 @@ public enum DriftDetector {
                 )
             }
         }
-        if psi > thresholds.psi {
-            result.reasons.append(
-                "PSI \(NumberText.format(psi, significant: 4)) > \(NumberText.format(thresholds.psi, significant: 4))")
-        }
-        if p < thresholds.pValue {
-            result.reasons.append(
-                "KS p \(NumberText.format(p, significant: 4)) < \(NumberText.format(thresholds.pValue, significant: 4))"
-            )
-        }
-        result.drifted = psi > thresholds.psi || p < thresholds.pValue
-        if abs(missingCur - missingRef) > 0.05 {
-            result.reasons.append(
-                "missing values \(NumberText.percent(missingRef)) -> \(NumberText.percent(missingCur))")
-        }
+        judge(&result, psi: psi, test: "KS", p: p, thresholds)
+        noteMissingChange(&result)
         return result
     }
 
@@ -208,10 +218,7 @@ public enum DriftDetector {
     static func categorical(_ ref: ProfileSummary.Column, _ cur: ProfileSummary.Column, _ thresholds: DriftThresholds)
         -> ColumnDrift
     {
-        var result = ColumnDrift(column: ref.name, kind: "categorical", drifted: false)
-        let (missingRef, missingCur) = missingRates(ref, cur)
-        result.statistics["missing_reference"] = missingRef
-        result.statistics["missing_current"] = missingCur
+        var result = begin("categorical", ref, cur)
         let refCounts = Dictionary(ref.values, uniquingKeysWith: +)
         let curCounts = Dictionary(cur.values, uniquingKeysWith: +)
         var labels = ref.values.map(\.0)
@@ -236,23 +243,11 @@ public enum DriftDetector {
         let (chi2, p) = Statistics.chiSquared(observed: kept.map { current[$0] }, expected: kept.map { reference[$0] })
         result.statistics["chi2"] = chi2
         result.statistics["chi2_p"] = p
-        if psi > thresholds.psi {
-            result.reasons.append(
-                "PSI \(NumberText.format(psi, significant: 4)) > \(NumberText.format(thresholds.psi, significant: 4))")
-        }
-        if p < thresholds.pValue {
-            result.reasons.append(
-                "chi-squared p \(NumberText.format(p, significant: 4)) < \(NumberText.format(thresholds.pValue, significant: 4))"
-            )
-        }
+        judge(&result, psi: psi, test: "chi-squared", p: p, also: !result.newCategories.isEmpty, thresholds)
         if !result.newCategories.isEmpty {
             result.reasons.append("new categories: \(result.newCategories.prefix(5).joined(separator: ", "))")
         }
-        result.drifted = psi > thresholds.psi || p < thresholds.pValue || !result.newCategories.isEmpty
-        if abs(missingCur - missingRef) > 0.05 {
-            result.reasons.append(
-                "missing values \(NumberText.percent(missingRef)) -> \(NumberText.percent(missingCur))")
-        }
+        noteMissingChange(&result)
         return result
     }
 }
