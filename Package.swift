@@ -38,19 +38,25 @@ let package = Package(
         /** Quality gates: the gates.yaml spec, pure evaluation, evidence, pre-push verification, the hook installer. */
         .target(
             name: "GitMLGates",
-            dependencies: ["GitMLRegistry", "GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics"]),
+            dependencies: ["GitMLRegistry", "GitMLProvenance", "GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics"]),
         /** The model registry: versions, stage events and their fold, approvals, references like churn@production. */
-        .target(name: "GitMLRegistry", dependencies: ["GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics"]),
+        .target(
+            name: "GitMLRegistry",
+            dependencies: ["GitMLProvenance", "GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics"]),
         /** Run records: snapshot, run, data pointers, environment, seeds, secrets, verify, fsck, index. */
         .target(name: "GitMLLineage", dependencies: ["GitMLDrift", "GitMLGit", "GitMLStore", "GitMLBasics"]),
         /** Data profiles and drift: streaming CSV and JSON-lines reading, quantile sketches, frequency tables. */
         .target(name: "GitMLDrift", dependencies: ["GitMLMarkdown", "GitMLStore", "GitMLBasics"]),
+        /** Signatures: registry events signed with the SSH key git signs commits with, checked against allowed_signers. */
+        .target(name: "GitMLProvenance", dependencies: ["GitMLGit", "GitMLStore", "GitMLBasics"]),
         /** libgit2 behind Swift types: repository discovery, HEAD, status, diff as patch, remotes, identity. */
         .target(name: "GitMLGit", dependencies: ["CGit2", "GitMLBasics"]),
         /** Atomic files, SHA-256 (OpenSSL), the content-addressed object store and SQLite. */
         .target(name: "GitMLStore", dependencies: ["CSQLite", "COpenSSL", "GitMLBasics"]),
         /** Shared vocabulary: the error protocol, JSON and YAML values, repository-relative paths. */
-        .target(name: "GitMLBasics", dependencies: ["CYAML"]),
+        .target(name: "GitMLBasics", dependencies: ["CYAML", "CSystemShims"]),
+        /** The few libc calls Swift cannot see (glibc's _GNU_SOURCE extensions), wrapped in plain C. */
+        .target(name: "CSystemShims"),
         /** libgit2 from Debian's libgit2-dev. */
         .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         /** SQLite from Debian's libsqlite3-dev. */

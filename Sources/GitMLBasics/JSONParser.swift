@@ -89,7 +89,12 @@ public struct JSONParser {
             guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw error("expected ':'") }
             position += 1
             skipWhitespace()
-            members[key] = try parseValue()
+            let keyPosition = position
+            let value = try parseValue()
+            guard members.updateValue(value, forKey: key) == nil else {
+                position = keyPosition
+                throw error("duplicate key \"\(key.prefix(80))\"")
+            }
             skipWhitespace()
             guard position < bytes.count else { throw error("unexpected end of input in an object") }
             if bytes[position] == UInt8(ascii: ",") { position += 1; continue }

@@ -16,6 +16,26 @@ public enum JSONValue: Sendable, Equatable {
         default: return nil
         }
     }
+    /// The value as a whole number within `range`; nil when it is fractional, not finite, out of range or not a
+    /// number. The one way a number read from a file becomes an integer, so no conversion can trap.
+    public func integer(in range: ClosedRange<Int64> = Int64.min...Int64.max) -> Int64? {
+        switch self {
+        case .int(let i): return range.contains(i) ? i : nil
+        case .double(let d):
+            // 2^63 is exactly representable; every double below it in magnitude converts without trapping.
+            guard d.isFinite, d == d.rounded(), d >= -9.223_372_036_854_775_808e18, d < 9.223_372_036_854_775_808e18
+            else { return nil }
+            let i = Int64(d)
+            return range.contains(i) ? i : nil
+        default: return nil
+        }
+    }
+
+    /// `integer(in:)` as an `Int`.
+    public func int(in range: ClosedRange<Int>) -> Int? {
+        integer(in: Int64(range.lowerBound)...Int64(range.upperBound)).map { Int($0) }
+    }
+
     public var string: String? { if case .string(let s) = self { return s } else { return nil } }
     public var object: [String: JSONValue]? { if case .object(let o) = self { return o } else { return nil } }
     public var array: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }

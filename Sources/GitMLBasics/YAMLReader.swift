@@ -11,7 +11,7 @@ public enum YAMLReader {
 
     private enum Frame {
         case sequence(items: [JSONValue], anchor: String?, size: Int)
-        case mapping(members: [String: JSONValue], key: String?, anchor: String?, size: Int)
+        case mapping(members: [String: JSONValue], key: String?, anchor: String?, size: Int, merged: Set<String>)
     }
 
     /// Parses the first document of `bytes`; an empty document is `null`. `source` names the input in errors.
@@ -32,6 +32,8 @@ public enum YAMLReader {
         var anchors: [String: (value: JSONValue, size: Int)] = [:]
         var nodes = 0
         var result: JSONValue?
+        // The line of the event being placed, for error messages.
+        var line = 0
 
         func fail(_ detail: String) -> InputError {
             .malformed(source: source, detail: detail)
@@ -44,18 +46,24 @@ public enum YAMLReader {
             case .sequence(var items, let anchor, let total):
                 items.append(value)
                 stack.append(.sequence(items: items, anchor: anchor, size: total + size))
-            case .mapping(var members, let key, let anchor, let total):
+            case .mapping(var members, let key, let anchor, let total, var merged):
                 if let key {
-                    if key == "<<", case .object(let merged) = value {
-                        members.merge(merged) { existing, _ in existing }
-                    } else {
-                        members[key] = value
+                    if key == "<<", case .object(let defaults) = value {
+                        // A merge key supplies defaults; the mapping's own keys win, as YAML says.
+                        for (name, item) in defaults where members[name] == nil {
+                            members[name] = item
+                            merged.insert(name)
+                        }
+                    } else if members.updateValue(value, forKey: key) != nil, merged.remove(key) == nil {
+                        throw fail("duplicate key \"\(key.prefix(80))\" at line \(line + 1)")
                     }
-                    stack.append(.mapping(members: members, key: nil, anchor: anchor, size: total + size))
+                    stack.append(
+                        .mapping(members: members, key: nil, anchor: anchor, size: total + size, merged: merged))
                 } else {
                     guard let keyText = scalarKey(value) else { throw fail("a mapping key must be a scalar") }
                     nodes -= size
-                    stack.append(.mapping(members: members, key: keyText, anchor: anchor, size: total))
+                    stack.append(
+                        .mapping(members: members, key: keyText, anchor: anchor, size: total, merged: merged))
                 }
             }
         }
@@ -67,6 +75,7 @@ public enum YAMLReader {
                 throw fail("invalid YAML at line \(parser.problem_mark.line + 1): \(problem)")
             }
             defer { yaml_event_delete(&event) }
+            line = Int(event.start_mark.line)
             switch event.type {
             case YAML_STREAM_END_EVENT:
                 return .null
@@ -89,13 +98,13 @@ public enum YAMLReader {
             case YAML_MAPPING_START_EVENT:
                 guard stack.count < maximumDepth else { throw InputError.tooDeep(source: source, limit: maximumDepth) }
                 let anchor = event.data.mapping_start.anchor.map { String(cString: $0) }
-                stack.append(.mapping(members: [:], key: nil, anchor: anchor, size: 1))
+                stack.append(.mapping(members: [:], key: nil, anchor: anchor, size: 1, merged: []))
             case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
                 guard let frame = stack.popLast() else { throw fail("unbalanced collection") }
                 let (value, anchor, size): (JSONValue, String?, Int)
                 switch frame {
                 case .sequence(let items, let a, let s): (value, anchor, size) = (.array(items), a, s)
-                case .mapping(let members, _, let a, let s): (value, anchor, size) = (.object(members), a, s)
+                case .mapping(let members, _, let a, let s, _): (value, anchor, size) = (.object(members), a, s)
                 }
                 if let anchor { anchors[anchor] = (value, size) }
                 nodes -= size - 1

@@ -194,9 +194,10 @@ struct Verify: GitMLCommand {
             Reads every byte again (no stat cache). Exits 1 when a record was modified or a file \
             differs, naming each file; 0 when everything matches.
 
-            With --range A..B it runs the pre-push hook's check instead, for CI and server-side use where \
-            --no-verify cannot skip it: every promotion to staging or production that the commits in A..B add \
-            must carry passing gate evidence, the required approvals and its registered artifacts (docs/ci.md).
+            With --range A..B it runs the pre-push hook's check instead, for CI where --no-verify cannot skip \
+            it: every promotion to staging or production that B adds over A is judged again under A's gates, \
+            approvers and allowed_signers, and must match its recorded gate evidence; registry files A has may not \
+            change or disappear (docs/ci.md, docs/trust.md).
 
             Example: git ml verify 3fa2c1
             Example: git ml verify --range origin/main..HEAD
@@ -246,25 +247,23 @@ struct Verify: GitMLCommand {
     }
 
     private func verifyRange(_ range: String, context: Context) throws -> Int32 {
-        let parts = range.components(separatedBy: "..")
-        guard parts.count == 2, !parts[1].isEmpty, !parts[1].hasPrefix(".") else {
-            throw LineageError.badArgument(
-                "\(range) is not a range", hint: "write it as A..B, for example origin/main..HEAD")
-        }
-        let repository = try context.workspace(requireInitialized: false).repository
-        let bases = parts[0].isEmpty ? [] : [try CommitTree(repository, revision: parts[0]).commit]
-        let result = try PromotionCheck(repository: repository).check(new: parts[1], bases: bases)
+        let workspace = try context.workspace(requireInitialized: false)
+        let result = try promotionCheck(workspace).check(
+            try PromotionCheck.Range(parsing: range, in: workspace.repository))
         if output.json {
             print(
                 JSONWriter.pretty(
                     .object([
                         "format": .int(1), "range": .string(range), "ok": .bool(result.blocked.isEmpty),
-                        "promotions": .int(Int64(result.promotions)), "blocked": .array(result.blocked.map(\.json)),
+                        "promotions": .int(Int64(result.promotions)), "policy": .string(result.policy),
+                        "blocked": .array(result.blocked.map(\.json)),
                     ])), terminator: "")
         } else {
-            reportBlocked(result.blocked)
+            if !result.blocked.isEmpty { reportBlocked(result.blocked, policy: result.policy) }
             if result.blocked.isEmpty {
-                print("\(range): \(result.promotions) promotion(s), all with passing gate evidence")
+                print(
+                    "\(range): \(result.promotions) promotion\(result.promotions == 1 ? "" : "s"), each passing its gates "
+                        + "under the policy of \(result.policy)")
             }
         }
         return result.blocked.isEmpty ? 0 : ExitStatus.checkFailed

@@ -103,10 +103,10 @@ public struct QuantileSketch: Sendable, Equatable {
     }
 
     public init?(json: JSONValue) {
-        guard json["kind"]?.string == "kll", let k = json["k"]?.number, let count = json["count"]?.number,
-            let levels = json["levels"]?.array
+        guard json["kind"]?.string == "kll", let k = json["k"]?.int(in: 8...1 << 20),
+            let count = json["count"]?.integer(in: 0...Int64.max), let levels = json["levels"]?.array
         else { return nil }
-        self.init(k: Int(k), levels: levels.map { ($0.array ?? []).compactMap(\.number) }, count: Int64(count))
+        self.init(k: k, levels: levels.map { ($0.array ?? []).compactMap(\.number) }, count: count)
     }
 }
 

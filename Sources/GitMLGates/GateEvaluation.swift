@@ -1,5 +1,6 @@
 import Foundation
 import GitMLBasics
+import GitMLGit
 
 /// One evaluated check: what was observed, against what, and whether it passed.
 public struct GateRow: Sendable, Equatable {
@@ -8,13 +9,35 @@ public struct GateRow: Sendable, Equatable {
     public var threshold: String
     public var passed: Bool
     public var detail: String
+    /// It passes, but says something a reviewer should know (an ungated stage, unsigned approvals).
+    public var warning = false
 
     public var json: JSONValue {
         .object([
             "check": .string(check), "observed": .string(observed), "threshold": .string(threshold),
-            "passed": .bool(passed), "detail": .string(detail),
+            "passed": .bool(passed), "detail": .string(detail), "warning": .bool(warning),
         ])
     }
+}
+
+/// One approval event of the candidate version, with what its signature says.
+public struct ApprovalInput: Sendable, Equatable {
+    public enum Signature: Sendable, Equatable {
+        /// No allowed_signers file judges approvals: every approval counts, signed or not.
+        case notRequired
+        case good
+        case unsigned
+        case bad(String)
+    }
+    public var email: String
+    public var signature: Signature
+
+    public init(email: String, signature: Signature) {
+        self.email = email
+        self.signature = signature
+    }
+
+    var counts: Bool { signature == .notRequired || signature == .good }
 }
 
 /// Everything a gate evaluation looks at, gathered beforehand so the evaluation itself is pure.
@@ -26,10 +49,12 @@ public struct GateInputs: Sendable {
     public var championLabel: String = ""
     /// Lineage problems found by re-hashing the candidate's data and artifacts ("modified data/a.csv", ...).
     public var lineageProblems: [String] = []
-    /// The emails of everyone who approved this exact version.
-    public var approvals: [String] = []
+    /// Everyone who approved this exact version, with what their signature says.
+    public var approvals: [ApprovalInput] = []
     /// config.yaml's approvers; empty means anyone.
     public var allowedApprovers: [String] = []
+    /// True when an allowed_signers file judges approvals (only those with a good signature count).
+    public var signaturesRequired = false
     /// What is wrong with the version's committed card (empty: nothing); nil when it was not examined.
     public var cardProblems: [String]?
 
@@ -171,20 +196,44 @@ public enum GateEvaluation {
             ]
         case .approvals(let count, let distinctFromOwner):
             let owner = inputs.candidate["owner"]?["email"]?.string ?? ""
+            let signed = inputs.approvals.filter(\.counts).map(\.email)
             let valid = Approvals.valid(
-                inputs.approvals, allowed: inputs.allowedApprovers, owner: owner, distinctFromOwner: distinctFromOwner)
+                signed, allowed: inputs.allowedApprovers, owner: owner, distinctFromOwner: distinctFromOwner)
             let passed = valid.count >= count
-            return [
+            var notCounting: [String] = []
+            for approval in inputs.approvals {
+                switch approval.signature {
+                case .unsigned: notCounting.append("\(approval.email) (unsigned)")
+                case .bad(let reason): notCounting.append("\(approval.email) (signature does not verify: \(reason))")
+                case .good, .notRequired: continue
+                }
+            }
+            var rows = [
                 GateRow(
                     check: "approvals",
                     observed: valid.isEmpty ? "0" : "\(valid.count) (\(valid.joined(separator: ", ")))",
                     threshold: ">= \(count)", passed: passed,
-                    detail: passed
+                    detail: (passed
                         ? "approved"
                         : "needs \(count - valid.count) more approval(s)"
                             + (distinctFromOwner ? " from someone other than \(owner)" : "")
                             + (inputs.allowedApprovers.isEmpty
                                 ? "" : " among \(inputs.allowedApprovers.joined(separator: ", "))"))
+                        + (notCounting.isEmpty ? "" : "; not counted: " + notCounting.joined(separator: ", ")))
+            ]
+            if !inputs.signaturesRequired {
+                rows.append(
+                    GateRow(
+                        check: "approval signatures", observed: "not checked", threshold: "signed", passed: true,
+                        detail: "no .mlops/allowed_signers: approvals are not signed, so anyone who can push can "
+                            + "write one in any name (docs/trust.md)", warning: true))
+            }
+            return rows
+        case .ungated:
+            return [
+                GateRow(
+                    check: "ungated", observed: "no checks", threshold: "-", passed: true,
+                    detail: "gates.yaml lets any version into this stage (ungated: true)", warning: true)
             ]
         }
     }
@@ -218,11 +267,13 @@ public enum Approvals {
     public static func valid(_ emails: [String], allowed: [String], owner: String, distinctFromOwner: Bool) -> [String]
     {
         var seen = Set<String>()
+        let owner = GitIdentity.normalize(owner)
+        let allowed = Set(allowed.map(GitIdentity.normalize))
         return emails.filter { email in
-            let key = email.lowercased()
+            let key = GitIdentity.normalize(email)
             guard !key.isEmpty, seen.insert(key).inserted else { return false }
-            if !allowed.isEmpty && !allowed.contains(where: { $0.lowercased() == key }) { return false }
-            return !(distinctFromOwner && key == owner.lowercased())
+            if !allowed.isEmpty && !allowed.contains(key) { return false }
+            return !(distinctFromOwner && key == owner)
         }
     }
 }

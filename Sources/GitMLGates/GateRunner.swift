@@ -32,19 +32,11 @@ public struct GateRunner {
 
     /// Reads the gates; an absent or malformed file fails the gate.
     public func spec() throws -> GateSpec {
-        let path = workspace.absolute(GateSpec.file)
-        guard FileSystem.exists(path) else {
-            throw GateError.malformedSpec("the file is missing (git ml init writes one)")
-        }
-        let bytes = try AtomicFile.read(path, limit: 1 << 20)
-        do {
-            return try GateSpec.parse(bytes, digest: try SHA256.hex(of: bytes))
-        } catch let error as InputError {
-            throw GateError.malformedSpec(error.message)
-        }
+        try GatePolicy(source: WorkTreeSource(workspace: workspace), origin: "the work tree").spec.get()
     }
 
-    /// Evaluates every check declared for `stage` and writes the evidence event, passed or not.
+    /// Evaluates every check declared for `stage` and writes the evidence event, passed or not. A stage with no
+    /// declared checks fails (docs/registry.md#gates).
     public func check(_ name: String, version reference: String, stage: Stage?) throws -> GateOutcome {
         let writer = RegistryWriter(workspace: workspace)
         let registry = Registry(source: WorkTreeSource(workspace: workspace))
@@ -54,20 +46,23 @@ public struct GateRunner {
             throw RegistryError.versionNotFound(model: name, reference: reference, known: [])
         }
         let stage = stage ?? Self.defaultTarget(from: candidate.stage)
-        let spec = try spec()
+        let policy = try GatePolicy(source: WorkTreeSource(workspace: workspace), origin: "the work tree")
+        let spec = try policy.spec.get()
+        let checks = try spec.checks(for: stage)
         let runs = RunStore(workspace: workspace)
         let recorded = Set(runs.ids())
         guard recorded.contains(candidate.file.run) else {
             throw GateError.missingRun(model: name, version: version, run: candidate.file.run)
         }
-        var inputs = GateInputs(candidate: try runs.read(candidate.file.run).record)
-        if let champion = state.production, champion != version, let file = state.versions[champion]?.file,
+        var champion: (JSONValue, String)?
+        if let production = state.production, production != version, let file = state.versions[production]?.file,
             recorded.contains(file.run)
         {
-            inputs.champion = try runs.read(file.run).record
-            inputs.championLabel = "\(name)@\(champion)"
+            champion = (try runs.read(file.run).record, "\(name)@\(production)")
         }
-        let checks = spec.checks[stage] ?? []
+        var inputs = try policy.inputs(
+            candidate: try runs.read(candidate.file.run).record, champion: champion, approvals: candidate.approvals,
+            versionDigest: candidate.file.digest, environment: workspace.environment)
         if checks.contains(.lineage) {
             inputs.lineageProblems = try Verifier(workspace: workspace).verify(candidate.file.run)
                 .filter(\.isProblem).map { "\($0.state) \($0.subject)" }
@@ -75,8 +70,6 @@ public struct GateRunner {
         if let sections = spec.cardSections(for: stage), let cardExaminer {
             inputs.cardProblems = try cardExaminer(name, version, sections)
         }
-        inputs.approvals = candidate.approvals.filter { $0.versionDigest == candidate.file.digest }.map(\.actorEmail)
-        inputs.allowedApprovers = try workspace.config.get().approvers
         let rows = GateEvaluation.evaluate(checks, inputs)
         let evidence = try writer.recordGate(
             name, version: version, stage: stage, passed: rows.allSatisfy(\.passed), checks: rows.map(\.json),

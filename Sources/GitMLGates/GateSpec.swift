@@ -15,6 +15,8 @@ public enum GateCheck: Sendable, Equatable {
     case approvals(count: Int, distinctFromOwner: Bool)
     /// A committed model card, fresh, with these sections present and not empty (empty: the default sections).
     case card(sections: [String])
+    /// No checks, on purpose: the stage takes any version. Without it an empty stage blocks every promotion.
+    case ungated
 }
 
 /// `.mlops/gates.yaml`: the checks a version must pass before it may enter each stage.
@@ -90,6 +92,13 @@ public struct GateSpec: Sendable {
             try allowOnly(["schema"])
             return .schema
         }
+        if let ungated = fields["ungated"] {
+            try allowOnly(["ungated"])
+            guard ungated == .bool(true) else {
+                throw GateError.malformedSpec("\(place).ungated must be true (remove the entry to require checks)")
+            }
+            return .ungated
+        }
         if fields["lineage"] != nil {
             try allowOnly(["lineage"])
             return .lineage
@@ -106,13 +115,21 @@ public struct GateSpec: Sendable {
         }
         if let count = fields["approvals"] {
             try allowOnly(["approvals", "distinct_from_owner"])
-            guard let n = count.number, n >= 0, n == n.rounded() else {
-                throw GateError.malformedSpec("\(place).approvals must be a count")
+            guard let n = count.int(in: 0...100) else {
+                throw GateError.malformedSpec("\(place).approvals must be a whole number from 0 to 100")
             }
-            return .approvals(count: Int(n), distinctFromOwner: fields["distinct_from_owner"]?.bool ?? false)
+            return .approvals(count: n, distinctFromOwner: fields["distinct_from_owner"]?.bool ?? false)
         }
         throw GateError.malformedSpec(
-            "\(place) is not a check: use metric, latency, cost, regression, schema, lineage, approvals or card")
+            "\(place) is not a check: use metric, latency, cost, regression, schema, lineage, approvals, card or ungated"
+        )
+    }
+
+    /// The checks a version must pass to enter `stage`. A stage with no section, a null one or an empty list has
+    /// no declared policy, and that blocks the promotion (fail closed); `- ungated: true` lets it through on purpose.
+    public func checks(for stage: Stage) throws -> [GateCheck] {
+        guard let declared = checks[stage], !declared.isEmpty else { throw GateError.noGates(stage: stage.rawValue) }
+        return declared
     }
 
     /// The card sections a stage's gates require (nil when no card check is declared for it).

@@ -7,38 +7,53 @@ import GitMLStore
     import Glibc
 #endif
 
-/// Installs git-ml's `pre-push` shim the way git-lfs does, but never overwrites: a hook already there (git-lfs's,
+/// Installs git-ml's hook shim the way git-lfs does, but never overwrites: a hook already there (git-lfs's,
 /// husky's, a user's) is moved aside and run first, with the same arguments and input; uninstall puts it back.
+/// On a developer's clone the hook is `pre-push`; on a server's bare repository it is `pre-receive`, which
+/// `git push --no-verify` cannot skip.
 public struct HookInstaller {
-    /// The first line after the shebang marks the shim as git-ml's.
-    static let marker = "# git-ml pre-push hook"
+    /// Which hook.
+    public enum Kind: String, Sendable {
+        case prePush = "pre-push"
+        case preReceive = "pre-receive"
+    }
+
     /// Where an existing hook is kept while git-ml's shim is installed.
     static let previousSuffix = ".git-ml-previous"
 
-    static let shim = """
+    /// The first line after the shebang marks the shim as git-ml's.
+    var marker: String { "# git-ml \(kind.rawValue) hook" }
+
+    var shim: String {
+        """
         #!/bin/sh
         \(marker): installed by `git ml hook install`; `git ml hook uninstall` restores any hook it replaced.
-        # Blocks a push that promotes a model without passing gate evidence and approvals (docs/hooks.md).
+        # Refuses a push that promotes a model without passing its gates and approvals (docs/hooks.md).
         command -v git-ml >/dev/null 2>&1 || {
-            echo >&2 "This repository uses git-ml's pre-push hook, but git-ml is not on your PATH."
+            echo >&2 "This repository uses git-ml's \(kind.rawValue) hook, but git-ml is not on your PATH."
             echo >&2 "Install git-ml, or remove the hook with: rm \\"$0\\""
             exit 2
         }
         input=$(cat)
-        previous="$0\(previousSuffix)"
+        previous="$0\(Self.previousSuffix)"
         if [ -x "$previous" ]; then
             if [ -n "$input" ]; then printf '%s\\n' "$input"; fi | "$previous" "$@" || exit $?
         fi
-        if [ -n "$input" ]; then printf '%s\\n' "$input"; fi | git-ml hook pre-push "$@"
+        if [ -n "$input" ]; then printf '%s\\n' "$input"; fi | git-ml hook \(kind.rawValue) "$@"
 
         """
+    }
 
     public enum Installed: Equatable, Sendable { case installed, chained(previous: String), alreadyInstalled }
     public enum Removed: Equatable, Sendable { case removed, restored(previous: String), notInstalled }
 
     let repository: Repository
+    public let kind: Kind
 
-    public init(repository: Repository) { self.repository = repository }
+    public init(repository: Repository, kind: Kind = .prePush) {
+        self.repository = repository
+        self.kind = kind
+    }
 
     /// `core.hooksPath` when set (relative to the work tree, as git reads it), else the common git dir's hooks/.
     public var hooksDirectory: String {
@@ -51,9 +66,9 @@ public struct HookInstaller {
         return repository.commonDirectory + "/hooks"
     }
 
-    var hookPath: String { hooksDirectory + "/pre-push" }
+    var hookPath: String { hooksDirectory + "/" + kind.rawValue }
 
-    static func isOurs(_ path: String) -> Bool {
+    func isOurs(_ path: String) -> Bool {
         guard let bytes = try? AtomicFile.read(path, limit: 1 << 16) else { return false }
         return String(decoding: bytes, as: UTF8.self).contains(marker)
     }
@@ -63,16 +78,16 @@ public struct HookInstaller {
         let hook = hookPath
         var info = stat()
         if lstat(hook, &info) == 0 {
-            if Self.isOurs(hook) { return .alreadyInstalled }
+            if isOurs(hook) { return .alreadyInstalled }
             let previous = hook + Self.previousSuffix
             guard lstat(previous, &info) != 0 else {
                 throw StoreError("keep the existing hook beside", path: previous, errno: EEXIST)
             }
             guard rename(hook, previous) == 0 else { throw StoreError("move aside", path: hook) }
-            try AtomicFile.write(Array(Self.shim.utf8), to: hook, mode: 0o755)
+            try AtomicFile.write(Array(shim.utf8), to: hook, mode: 0o755)
             return .chained(previous: previous)
         }
-        try AtomicFile.write(Array(Self.shim.utf8), to: hook, mode: 0o755)
+        try AtomicFile.write(Array(shim.utf8), to: hook, mode: 0o755)
         return .installed
     }
 
@@ -80,7 +95,7 @@ public struct HookInstaller {
     public func uninstall() throws -> Removed {
         let hook = hookPath
         guard FileSystem.exists(hook) else { return .notInstalled }
-        guard Self.isOurs(hook) else { throw GateError.hookNotOurs(path: hook) }
+        guard isOurs(hook) else { throw GateError.hookNotOurs(path: hook) }
         let previous = hook + Self.previousSuffix
         if FileSystem.exists(previous) {
             guard rename(previous, hook) == 0 else { throw StoreError("restore", path: previous) }
@@ -102,15 +117,8 @@ public struct PushUpdate: Sendable, Equatable {
 
     /// Parses git's input; malformed lines are an error (a hook must not guess).
     public static func parse(_ text: String) throws -> [PushUpdate] {
-        try text.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map { line in
-            let fields = line.split(separator: " ")
-            guard fields.count == 4 else {
-                throw InputError.malformed(
-                    source: "pre-push input", detail: "expected 4 fields in \"\(line.prefix(120))\"")
-            }
-            return PushUpdate(
-                localRef: String(fields[0]), localSHA: String(fields[1]), remoteRef: String(fields[2]),
-                remoteSHA: String(fields[3]))
+        try hookLines(text, fields: 4, hook: "pre-push").map {
+            PushUpdate(localRef: $0[0], localSHA: $0[1], remoteRef: $0[2], remoteSHA: $0[3])
         }
     }
 
@@ -120,26 +128,95 @@ public struct PushUpdate: Sendable, Equatable {
     public var isTag: Bool { remoteRef.hasPrefix("refs/tags/") }
 }
 
-/// The pre-push hook's verdict over git's ref updates.
-public struct PrePushVerdict: Sendable {
-    public var promotions = 0
-    public var blocked: [BlockedPromotion] = []
-}
-
 extension PromotionCheck {
     /// Judges every branch update of a push to `remote`: what each pushed commit adds over what the remote has
-    /// (the remote's old sha when known here, else every remote-tracking ref of `remote`).
-    public func prePush(remote: String, updates: [PushUpdate]) throws -> PrePushVerdict {
-        var verdict = PrePushVerdict()
+    /// (the remote's old sha when known here, else every remote-tracking ref of `remote`), under the policy at the
+    /// remote's tip of that branch (for a new branch, the remote's default branch).
+    public func prePush(remote: String, updates: [PushUpdate]) throws -> PromotionVerdict {
+        var verdict = PromotionVerdict()
         for update in updates where !update.isDeletion && !update.isTag {
             let known = !update.remoteSHA.allSatisfy { $0 == "0" } && repository.hasObject(update.remoteSHA)
-            let bases = known ? [update.remoteSHA] : repository.remoteTrackingTips(remote)
-            let result = try check(new: update.localSHA, bases: bases)
-            verdict.promotions += result.promotions
-            verdict.blocked += result.blocked.filter { blocked in
-                !verdict.blocked.contains { $0.event == blocked.event }
-            }
+            let branch = Self.shortName(update.remoteRef)
+            let (policyBase, policyName): (String?, String) =
+                known ? (update.remoteSHA, "\(remote)/\(branch)") : defaultBranch(of: remote)
+            let range = Range(
+                new: update.localSHA, bases: known ? [update.remoteSHA] : repository.remoteTrackingTips(remote),
+                policyBase: policyBase, policyName: policyName)
+            merge(try check(range), into: &verdict)
         }
         return verdict
+    }
+
+    /// Judges every branch update a server receives (`<old> <new> <ref>` lines), under the policy at the branch's
+    /// old tip (for a new branch, the repository's default branch, HEAD).
+    public func preReceive(updates: [ReceiveUpdate]) throws -> PromotionVerdict {
+        var verdict = PromotionVerdict()
+        for update in updates where !update.isDeletion && !update.ref.hasPrefix("refs/tags/") {
+            let old = update.isCreation ? nil : update.old
+            let base = old ?? repository.resolveReference("HEAD")
+            let name =
+                old != nil
+                ? Self.shortName(update.ref)
+                : (repository.symbolicTarget("HEAD").map(Self.shortName) ?? "the default branch")
+            let range = Range(
+                new: update.new, bases: base.map { [$0] } ?? [], policyBase: base, policyName: name)
+            merge(try check(range), into: &verdict)
+        }
+        return verdict
+    }
+
+    /// Where a new branch's policy comes from: the remote's default branch as this clone knows it.
+    private func defaultBranch(of remote: String) -> (String?, String) {
+        let candidates =
+            [repository.symbolicTarget("refs/remotes/\(remote)/HEAD")].compactMap { $0 }
+            + ["refs/remotes/\(remote)/main", "refs/remotes/\(remote)/master"]
+        for name in candidates {
+            if let tip = repository.resolveReference(name) {
+                return (tip, Self.shortName(name))
+            }
+        }
+        return (nil, "\(remote) (empty)")
+    }
+
+    private static func shortName(_ ref: String) -> String {
+        for prefix in ["refs/heads/", "refs/remotes/"] where ref.hasPrefix(prefix) {
+            return String(ref.dropFirst(prefix.count))
+        }
+        return ref
+    }
+
+    private func merge(_ result: PromotionVerdict, into verdict: inout PromotionVerdict) {
+        verdict.promotions += result.promotions
+        verdict.policy = verdict.policy.isEmpty ? result.policy : verdict.policy
+        verdict.blocked += result.blocked.filter { blocked in
+            !verdict.blocked.contains { $0.event == blocked.event && $0.reasons == blocked.reasons }
+        }
+    }
+}
+
+/// One line git gives a pre-receive hook: `<old sha> <new sha> <ref>`.
+public struct ReceiveUpdate: Sendable, Equatable {
+    public var old: String
+    public var new: String
+    public var ref: String
+
+    /// Parses git's input; malformed lines are an error (a hook must not guess).
+    public static func parse(_ text: String) throws -> [ReceiveUpdate] {
+        try hookLines(text, fields: 3, hook: "pre-receive").map { ReceiveUpdate(old: $0[0], new: $0[1], ref: $0[2]) }
+    }
+
+    public var isDeletion: Bool { new.allSatisfy { $0 == "0" } }
+    public var isCreation: Bool { old.allSatisfy { $0 == "0" } }
+}
+
+/// The space-separated fields of each non-blank line git gives a hook; a line with another count is an error.
+private func hookLines(_ text: String, fields count: Int, hook: String) throws -> [[String]] {
+    try text.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map { line in
+        let fields = line.split(separator: " ").map(String.init)
+        guard fields.count == count else {
+            throw InputError.malformed(
+                source: "\(hook) input", detail: "expected \(count) fields in \"\(line.prefix(120))\"")
+        }
+        return fields
     }
 }

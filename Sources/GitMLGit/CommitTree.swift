@@ -12,6 +12,8 @@ public final class CommitTree {
     private let tree: OpaquePointer
     /// The commit's full id.
     public let commit: String
+    /// The committer's time, in seconds since 1970 (what the committer claims: git does not check it).
+    public let committerTime: Int64
 
     /// The tree of the commit `revision` names (a sha, a ref, `HEAD~2`).
     public init(_ repository: Repository, revision: String) throws {
@@ -21,6 +23,7 @@ public final class CommitTree {
         }
         defer { git_object_free(object) }
         commit = String(cString: git_oid_tostr_s(git_object_id(object)))
+        committerTime = Int64(git_commit_time(object))
         var tree: OpaquePointer?
         try check(git_commit_tree(&tree, object), "read the tree of \(revision)")
         guard let tree else { throw RepositoryError.unknownRevision(revision) }
@@ -57,6 +60,19 @@ public final class CommitTree {
     /// Files below `prefix` that this commit has and `base` has not, or has with other bytes (base nil: every
     /// file below `prefix`). Only the trees that differ are read, so the cost follows the change, not the history.
     public func filesChanged(since base: CommitTree?, under prefix: String) throws -> [String] {
+        try changes(since: base, under: prefix).filter { $0.kind != .deleted }.map(\.path)
+    }
+
+    /// How a file differs between two commits.
+    public struct Change: Sendable, Equatable {
+        public enum Kind: Sendable, Equatable { case added, modified, deleted }
+        public let path: String
+        public let kind: Kind
+    }
+
+    /// Every file below `prefix` that was added, modified (bytes or mode, a file turned into a link) or deleted
+    /// since `base` (nil: everything below `prefix` is added).
+    public func changes(since base: CommitTree?, under prefix: String) throws -> [Change] {
         var options = git_diff_options()
         try check(git_diff_options_init(&options, UInt32(GIT_DIFF_OPTIONS_VERSION)), "initialise diff options")
         let pathspec = strdup(prefix)
@@ -70,15 +86,92 @@ public final class CommitTree {
                 "compare \(base?.commit.prefix(10) ?? "nothing") with \(commit.prefix(10))")
         }
         defer { git_diff_free(diff) }
-        var paths: [String] = []
+        var changes: [Change] = []
         for i in 0..<git_diff_num_deltas(diff) {
-            guard let delta = git_diff_get_delta(diff, i),
-                delta.pointee.status == GIT_DELTA_ADDED || delta.pointee.status == GIT_DELTA_MODIFIED,
-                let path = delta.pointee.new_file.path
-            else { continue }
-            paths.append(String(cString: path))
+            guard let delta = git_diff_get_delta(diff, i) else { continue }
+            switch delta.pointee.status {
+            case GIT_DELTA_ADDED:
+                if let path = delta.pointee.new_file.path {
+                    changes.append(Change(path: String(cString: path), kind: .added))
+                }
+            case GIT_DELTA_DELETED:
+                if let path = delta.pointee.old_file.path {
+                    changes.append(Change(path: String(cString: path), kind: .deleted))
+                }
+            case GIT_DELTA_UNMODIFIED: continue
+            default:
+                // Modified, a type change (file to link), or a rename/copy reported as a pair: the old name is
+                // gone and the new one has other bytes.
+                if let path = delta.pointee.old_file.path {
+                    changes.append(Change(path: String(cString: path), kind: .modified))
+                }
+            }
         }
-        return paths
+        return changes
+    }
+
+    /// The git blob id of the file at `path` and whether it is a symbolic link; nil when there is no file there.
+    public func entry(at path: String) -> (blob: String, isLink: Bool, isDirectory: Bool)? {
+        var entry: OpaquePointer?
+        guard git_tree_entry_bypath(&entry, tree, path) == 0, let entry else { return nil }
+        defer { git_tree_entry_free(entry) }
+        let mode = git_tree_entry_filemode(entry)
+        return (
+            String(cString: git_oid_tostr_s(git_tree_entry_id(entry))), mode == GIT_FILEMODE_LINK,
+            mode == GIT_FILEMODE_TREE
+        )
+    }
+
+    /// Writes the regular files below `prefix` into `directory` at the same relative paths (links, submodules and
+    /// names git would never write are skipped): a scratch copy of part of a commit, to read with file-based code.
+    public func extract(under prefix: String, into directory: String) throws {
+        guard let start = try subtree(prefix) else { return }
+        defer { if start != tree { git_tree_free(start) } }
+        try extract(start, into: directory + "/" + prefix)
+    }
+
+    /// `mkdir -p`.
+    private static func makeDirectories(_ path: String) throws {
+        if mkdir(path, 0o755) == 0 || errno == EEXIST { return }
+        guard errno == ENOENT, let slash = path.lastIndex(of: "/"), slash != path.startIndex else {
+            throw GitError(-1, operation: "create \(path)")
+        }
+        try makeDirectories(String(path[..<slash]))
+        guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw GitError(-1, operation: "create \(path)") }
+    }
+
+    private func extract(_ node: OpaquePointer, into directory: String) throws {
+        try Self.makeDirectories(directory)
+        for i in 0..<git_tree_entrycount(node) {
+            guard let entry = git_tree_entry_byindex(node, i), let raw = git_tree_entry_name(entry) else { continue }
+            let name = String(cString: raw)
+            guard !name.isEmpty, name != ".", name != "..", !name.contains("/") else { continue }
+            let mode = git_tree_entry_filemode(entry)
+            if mode == GIT_FILEMODE_TREE {
+                var child: OpaquePointer?
+                try check(git_tree_lookup(&child, repository.handle, git_tree_entry_id(entry)), "read \(name)")
+                guard let child else { continue }
+                defer { git_tree_free(child) }
+                try extract(child, into: directory + "/" + name)
+            } else if mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE {
+                var blob: OpaquePointer?
+                try check(git_blob_lookup(&blob, repository.handle, git_tree_entry_id(entry)), "read \(name)")
+                defer { git_blob_free(blob) }
+                let path = directory + "/" + name
+                let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
+                guard fd >= 0 else { throw GitError(-1, operation: "write \(path)") }
+                defer { close(fd) }
+                var offset = 0
+                let size = Int(git_blob_rawsize(blob))
+                guard let base = git_blob_rawcontent(blob) else { continue }
+                while offset < size {
+                    let n = write(fd, base + offset, size - offset)
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else { throw GitError(-1, operation: "write \(path)") }
+                    offset += n
+                }
+            }
+        }
     }
 
     private func subtree(_ directory: String) throws -> OpaquePointer? {
@@ -121,6 +214,25 @@ extension Repository {
             git_reference_free(reference)
         }
         return tips
+    }
+
+    /// The commit a reference (`refs/heads/main`, `HEAD`, `refs/remotes/origin/HEAD`) resolves to, following
+    /// symbolic references; nil when it does not exist or names no commit.
+    public func resolveReference(_ name: String) -> String? {
+        var oid = git_oid()
+        guard git_reference_name_to_id(&oid, handle, name) == 0 else { return nil }
+        return String(cString: git_oid_tostr_s(&oid))
+    }
+
+    /// The full name a symbolic reference points to (`refs/remotes/origin/HEAD` -> `refs/remotes/origin/main`).
+    public func symbolicTarget(_ name: String) -> String? {
+        var reference: OpaquePointer?
+        guard git_reference_lookup(&reference, handle, name) == 0, let reference else { return nil }
+        defer { git_reference_free(reference) }
+        guard git_reference_type(reference) == GIT_REFERENCE_SYMBOLIC,
+            let target = git_reference_symbolic_target(reference)
+        else { return nil }
+        return String(cString: target)
     }
 
     /// True when the object named by the 40-hex `id` is in this repository.

@@ -6,6 +6,15 @@ import GitMLBasics
 #endif
 
 extension Repository {
+    /// Makes an empty repository with a work tree at `directory` (which may exist) and opens it.
+    public static func create(at directory: String) throws -> Repository {
+        _ = libgit2Ready
+        var created: OpaquePointer?
+        try check(git_repository_init(&created, directory, 0), "create a repository in \(directory)")
+        git_repository_free(created)
+        return try Repository(discoveringFrom: directory, environment: [:])
+    }
+
     /// Checks `commit` out into `directory` as a repository of its own that borrows this one's objects (an
     /// alternates file): nothing of this repository changes, not its HEAD, its index, its work tree, its refs or
     /// its worktree list. Returns the new repository, HEAD detached at the commit.

@@ -5,6 +5,9 @@ import GitMLBasics
     import Glibc
 #endif
 
+/// libgit2 is set up before any call (read this once where a call may come first).
+var libgit2Ready: Bool { libgit2Initialized }
+
 private let libgit2Initialized: Bool = {
     git_libgit2_init()
     return true
@@ -14,14 +17,27 @@ private let libgit2Initialized: Bool = {
 /// or from `GIT_DIR` and `GIT_WORK_TREE` when they are set (and `GIT_CEILING_DIRECTORIES` respected).
 public final class Repository {
     let handle: OpaquePointer
-    /// The work tree's root, without a trailing slash.
+    /// The work tree's root, without a trailing slash (the git directory itself for a bare repository).
     public let root: String
     /// The git directory (`.git`), without a trailing slash.
     public let gitDirectory: String
+    /// True for a repository without a work tree (a server's).
+    public let isBare: Bool
+    /// The environment git-ml was started with: git's own settings come from it too.
+    public let environment: [String: String]
+    /// git's configuration as git resolves it, read on first use.
+    public private(set) lazy var config: GitConfig = {
+        let listing = GitProgram.output(
+            ["config", "--list", "-z"], gitDirectory: gitDirectory, workTree: isBare ? nil : root,
+            environment: environment)
+        return listing.map(GitConfig.init(listing:)) ?? Self.libgit2Config(handle)
+    }()
 
     /// Finds the repository containing `directory`, honouring git's environment variables.
     public init(discoveringFrom directory: String, environment: [String: String]) throws {
         _ = libgit2Initialized
+        self.environment = environment
+        isBare = false
         var raw: OpaquePointer?
         func absolute(_ path: String) -> String {
             RepositoryPath.normalize(path.hasPrefix("/") ? path : directory + "/" + path)
@@ -54,6 +70,54 @@ public final class Repository {
         root = Self.trimmed(String(cString: workdir))
     }
 
+    /// Opens the repository a git hook runs in, bare or not, the way git describes it to the hook: `GIT_DIR`,
+    /// and the quarantined objects of a push in progress (`GIT_OBJECT_DIRECTORY`, `GIT_ALTERNATE_OBJECT_DIRECTORIES`).
+    public init(hookEnvironment environment: [String: String], directory: String) throws {
+        _ = libgit2Initialized
+        self.environment = environment
+        var raw: OpaquePointer?
+        let gitDir = environment["GIT_DIR"].map { $0.hasPrefix("/") ? $0 : directory + "/" + $0 } ?? directory
+        let status = Self.withEnvironment(environment) {
+            git_repository_open_ext(&raw, RepositoryPath.normalize(gitDir), GIT_REPOSITORY_OPEN_FROM_ENV.rawValue, nil)
+        }
+        guard status == 0, let raw else { throw RepositoryError.notARepository(path: gitDir) }
+        handle = raw
+        gitDirectory = Self.trimmed(String(cString: git_repository_path(handle)))
+        isBare = git_repository_is_bare(handle) == 1
+        root =
+            isBare
+            ? gitDirectory : git_repository_workdir(handle).map { Self.trimmed(String(cString: $0)) } ?? gitDirectory
+    }
+
+    /// libgit2 reads GIT_DIR and the object directories from the process environment: set what git gave the hook
+    /// for the duration of the call (hooks run git-ml with that environment anyway).
+    private static func withEnvironment<T>(_ environment: [String: String], _ body: () -> T) -> T {
+        let keys = ["GIT_DIR", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH"]
+        for key in keys {
+            if let value = environment[key] { setenv(key, value, 1) } else { unsetenv(key) }
+        }
+        return body()
+    }
+
+    /// Configuration from libgit2 alone, when the git program cannot be asked.
+    private static func libgit2Config(_ handle: OpaquePointer) -> GitConfig {
+        var config: OpaquePointer?
+        guard git_repository_config_snapshot(&config, handle) == 0, let config else { return GitConfig(values: [:]) }
+        defer { git_config_free(config) }
+        var values: [String: [String]] = [:]
+        _ = git_config_foreach(
+            config,
+            { entry, payload in
+                guard let entry, let payload, let name = entry.pointee.name, let value = entry.pointee.value else {
+                    return 0
+                }
+                let box = payload.assumingMemoryBound(to: [String: [String]].self)
+                box.pointee[GitConfig.canonical(String(cString: name)), default: []].append(String(cString: value))
+                return 0
+            }, &values)
+        return GitConfig(values: values)
+    }
+
     deinit { git_repository_free(handle) }
 
     private static func trimmed(_ path: String) -> String {
@@ -64,8 +128,8 @@ public final class Repository {
         configValue(handle, "core.worktree")
     }
 
-    /// A value from git's configuration (repository, global and system files), or nil when unset.
-    public func configValue(_ key: String) -> String? { Self.configValue(handle, key) }
+    /// A value from git's configuration as git resolves it, or nil when unset.
+    public func configValue(_ key: String) -> String? { config.get(key) }
 
     /// The directory shared by all work trees of the repository (where hooks live by default).
     public var commonDirectory: String { Self.trimmed(String(cString: git_repository_commondir(handle))) }
@@ -102,27 +166,22 @@ public final class Repository {
 
     /// The URL of `origin` (else of the first remote), or nil when there is none.
     public func remoteURL() throws -> String? {
-        var names = git_strarray()
-        try check(git_remote_list(&names, handle), "list remotes")
-        defer { git_strarray_dispose(&names) }
-        var all: [String] = []
-        for i in 0..<names.count {
-            if let name = names.strings[i] { all.append(String(cString: name)) }
-        }
-        guard let chosen = all.contains("origin") ? "origin" : all.sorted().first else { return nil }
-        var remote: OpaquePointer?
-        try check(git_remote_lookup(&remote, handle, chosen), "look up remote \(chosen)")
-        defer { git_remote_free(remote) }
-        return git_remote_url(remote).map { String(cString: $0) }
+        if let origin = config.get("remote.origin.url") { return origin }
+        return config.keys(withPrefix: "remote.").first { $0.hasSuffix(".url") }.flatMap(config.get)
     }
 
-    /// `user.name` and `user.email` from git's configuration, when set.
-    public func identity() -> (name: String, email: String)? {
-        var signature: UnsafeMutablePointer<git_signature>?
-        guard git_signature_default(&signature, handle) == 0, let signature else { return nil }
-        defer { git_signature_free(signature) }
-        return (String(cString: signature.pointee.name), String(cString: signature.pointee.email))
-    }
+    /// Who is acting, by git's own rules: `GIT_AUTHOR_NAME`/`GIT_AUTHOR_EMAIL`, `EMAIL`, `author.*` and `user.*`
+    /// from every configuration file and `git -c`. Nil when git knows no identity (it would refuse to commit).
+    public private(set) lazy var identity: GitIdentity? = {
+        guard
+            let ident = GitProgram.output(
+                ["var", "GIT_AUTHOR_IDENT"], gitDirectory: gitDirectory, workTree: isBare ? nil : root,
+                environment: environment)
+        else { return nil }
+        var text = String(decoding: ident, as: UTF8.self)
+        while text.hasSuffix("\n") { text.removeLast() }
+        return GitIdentity(ident: text)
+    }()
 
     /// The paths of the files in the index whose last component satisfies `keep`, relative to the root.
     /// Only the names are turned into Swift strings, so a 100k-file index is scanned in about a millisecond.

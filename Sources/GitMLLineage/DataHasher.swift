@@ -490,14 +490,15 @@ public final class DataHasher {
 }
 
 /// git-lfs pointer files (https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md).
-enum LFSPointer {
+public enum LFSPointer {
     /// The spec caps a pointer file below this size, so larger files are never read as pointers.
-    static let maximumSize: Int64 = 1024
+    public static let maximumSize: Int64 = 1024
 
     /// What a pointer file names.
-    struct Fields: Equatable {
-        var oid: String
-        var size: Int64
+    public struct Fields: Equatable, Sendable {
+        /// `sha256:<hex>`: the SHA-256 of the file the pointer stands for.
+        public var oid: String
+        public var size: Int64
         var json: [String: JSONValue] { ["oid": .string(oid), "size": .int(size), "pointer": .bool(true)] }
     }
 
@@ -507,6 +508,12 @@ enum LFSPointer {
         guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int64(info.st_size) < maximumSize,
             let bytes = try? AtomicFile.read(path, limit: Int(maximumSize))
         else { return nil }
+        return parse(bytes)
+    }
+
+    /// The oid and size named by a pointer file's bytes, or nil when they are not a pointer.
+    public static func parse(_ bytes: [UInt8]) -> Fields? {
+        guard bytes.count < maximumSize else { return nil }
         let text = String(decoding: bytes, as: UTF8.self)
         guard text.hasPrefix("version https://git-lfs.github.com/spec/v1\n") else { return nil }
         var oid: String?

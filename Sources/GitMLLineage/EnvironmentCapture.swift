@@ -100,7 +100,8 @@ struct EnvironmentCapture {
     private func gpus() -> [JSONValue] {
         guard let smi = Executable.find("nvidia-smi", path: workspace.environment["PATH"]),
             let output = try? Executable.output(
-                smi, ["--query-gpu=name,memory.total,driver_version", "--format=csv,noheader,nounits"])
+                smi, ["--query-gpu=name,memory.total,driver_version", "--format=csv,noheader,nounits"],
+                environment: workspace.environment)
         else { return [] }
         return output.split(separator: "\n").map { line in
             let fields = line.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }

@@ -40,7 +40,8 @@ public enum Initializer {
         # Quality gates per target stage (docs/registry.md#gates). `git ml gate check` evaluates them and records
         # the evidence; the pre-push hook and `git ml verify --range` block a promotion without passing evidence.
         # Checks: metric/latency/cost (min, max, min_samples), regression (max_drop, max_drop_pct, direction),
-        # schema, lineage, approvals (distinct_from_owner). For example:
+        # schema, lineage, approvals (distinct_from_owner), card (sections). A stage with no checks blocks every
+        # promotion to it; `- ungated: true` lets any version in, on purpose. For example:
         #   production:
         #     - metric: accuracy
         #       min: 0.9
@@ -50,7 +51,8 @@ public enum Initializer {
         #     - approvals: 1
         #       distinct_from_owner: true
         version: 1
-        staging: []
+        staging:
+          - ungated: true
         production: []
 
         """

@@ -10,7 +10,6 @@ public enum LineageError: GitMLError {
     case badArgument(String, hint: String)
     case unsupportedFile(path: String, kind: String)
     case commandNotFound(String)
-    case childFailed(String)
 
     public var message: String {
         switch self {
@@ -26,7 +25,6 @@ public enum LineageError: GitMLError {
         case .unsupportedFile(let path, let kind):
             return "\(path) is a \(kind); only regular files and links are recorded"
         case .commandNotFound(let command): return "command not found: \(command)"
-        case .childFailed(let detail): return "could not start the command: \(detail)"
         }
     }
 
@@ -40,7 +38,6 @@ public enum LineageError: GitMLError {
         case .badArgument(_, let hint): return hint
         case .unsupportedFile: return "leave it out of --data, or name the files beside it"
         case .commandNotFound: return "check the command's spelling and PATH"
-        case .childFailed: return "check the command and its permissions"
         }
     }
 
@@ -54,7 +51,6 @@ public enum LineageError: GitMLError {
         case .badArgument: return "bad-argument"
         case .unsupportedFile: return "unsupported-file"
         case .commandNotFound: return "command-not-found"
-        case .childFailed: return "spawn-failed"
         }
     }
 }

@@ -107,7 +107,9 @@ struct PythonFacts {
         """
 
     private func ask(_ executable: String) throws -> JSONValue? {
-        guard let output = try? Executable.output(executable, ["-c", Self.probe]), !output.isEmpty else { return nil }
+        guard let output = try? Executable.output(executable, ["-c", Self.probe], environment: workspace.environment),
+            !output.isEmpty
+        else { return nil }
         let lines = output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         guard lines.count >= 3 else { return nil }
         var seen = Set<String>()

@@ -174,7 +174,7 @@ public final class Recorder {
             try EnvironmentCapture(workspace: workspace, config: config, scanner: scanner)
                 .capture(interpreter: interpreter ?? config.python)
         }
-        let owner = workspace.repository.identity().map {
+        let owner = workspace.repository.identity.map {
             JSONValue.object(["name": .string(scanner.redact($0.name)), "email": .string(scanner.redact($0.email))])
         }
         var bytes = [UInt8](repeating: 0, count: 16)

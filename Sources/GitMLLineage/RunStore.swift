@@ -56,10 +56,26 @@ public struct RunStore {
         throw LineageError.runNotFound(prefix: prefix, suggestions: suggestions)
     }
 
+    /// The most recently created record's id.
+    public func latest() throws -> String {
+        let index = RunIndex(workspace: workspace)
+        guard let newest = try index.summaries().max(by: { ($0.created, $0.id) < ($1.created, $1.id) }) else {
+            throw LineageError.noRuns
+        }
+        return newest.id
+    }
+
     /// Reads a record and checks that its bytes still hash to its name and that it parses.
     public func read(_ id: String) throws -> StoredRun {
+        try StoredRun(id: id, bytes: try AtomicFile.read(workspace.recordPath(id)))
+    }
+}
+
+extension StoredRun {
+    /// A record from its bytes (read from the work tree or from a commit): its name must be its digest and its
+    /// shape the schema's.
+    public init(id: String, bytes: [UInt8]) throws {
         let file = ".mlops/runs/\(id).json"
-        let bytes = try AtomicFile.read(workspace.recordPath(id))
         let actual = try SHA256.hex(of: bytes)
         guard actual == id else {
             throw LineageError.invalidRecord(
@@ -68,15 +84,6 @@ public struct RunStore {
         }
         let record = try JSONParser.parse(bytes, source: file)
         try RecordSchema.validate(record, file: file)
-        return StoredRun(id: id, record: record, bytes: bytes)
-    }
-
-    /// The most recently created record's id.
-    public func latest() throws -> String {
-        let index = RunIndex(workspace: workspace)
-        guard let newest = try index.summaries().max(by: { ($0.created, $0.id) < ($1.created, $1.id) }) else {
-            throw LineageError.noRuns
-        }
-        return newest.id
+        self.init(id: id, record: record, bytes: bytes)
     }
 }

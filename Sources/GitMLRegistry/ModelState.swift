@@ -1,7 +1,16 @@
 import GitMLBasics
+import GitMLLineage
 
 /// One model's versions and where each stands, folded from its event files in time order.
+///
+/// The fold applies only events that could have been written by `git ml`: an event dated in the future or before
+/// its version was registered, or a rollback to a version that was never in production, is left out and listed in
+/// `ignored` with the reason, so `model list` shows the state the honest events give and the push check names the
+/// file.
 public struct ModelState: Sendable {
+    /// How far past the judging clock an event may be dated (clocks of two machines differ a little).
+    public static let clockSkew = 300.0
+
     /// A version and what the events say of it.
     public struct VersionState: Sendable {
         public let file: ModelVersion
@@ -10,23 +19,56 @@ public struct ModelState: Sendable {
         public internal(set) var gates: [RegistryEvent] = []
         /// Its time in production ended in a rollback: never a rollback target unless named.
         public internal(set) var rolledBack = false
+        /// It has been in production at some point (a rollback may return only to such a version).
+        public internal(set) var wasInProduction = false
+    }
+
+    /// An event the fold did not apply, and why.
+    public struct Ignored: Sendable {
+        public let event: RegistryEvent
+        public let reason: String
     }
 
     public let name: String
     public internal(set) var versions: [Int: VersionState]
-    /// Every event, in the order folded.
+    /// Every event, in the order folded (ignored ones included, for the audit trail).
     public let events: [RegistryEvent]
+    /// Events left out of the fold.
+    public internal(set) var ignored: [Ignored] = []
     /// The champion: the one version in production.
     public internal(set) var production: Int?
     /// Versions in the order they entered production.
     public internal(set) var productionHistory: [Int] = []
 
-    init(name: String, versions: [ModelVersion], events: [RegistryEvent]) {
+    init(name: String, versions: [ModelVersion], events: [RegistryEvent], now: Double) {
         self.name = name
         self.versions = Dictionary(
             versions.map { ($0.version, VersionState(file: $0)) }, uniquingKeysWith: { a, _ in a })
-        self.events = events.sorted { ($0.time, $0.id) < ($1.time, $1.id) }
-        for event in self.events where self.versions[event.version] != nil { apply(event) }
+        self.events = events.sorted { ($0.seconds, $0.id) < ($1.seconds, $1.id) }
+        for event in self.events {
+            if let reason = problem(with: event, now: now) {
+                ignored.append(Ignored(event: event, reason: reason))
+            } else {
+                apply(event)
+            }
+        }
+    }
+
+    /// Why `event` may not be applied now, or nil when it may.
+    private func problem(with event: RegistryEvent, now: Double) -> String? {
+        guard let version = versions[event.version] else {
+            return "names version \(event.version), which has no version file"
+        }
+        if event.seconds > now + Self.clockSkew {
+            return "is dated \(event.time), in the future"
+        }
+        if let created = Timestamp.seconds(version.file.created), event.seconds + Self.clockSkew < created {
+            return "is dated \(event.time), before version \(event.version) was registered (\(version.file.created))"
+        }
+        if event.kind == .rollback && !version.wasInProduction {
+            return "rolls production back to version \(event.version), which was never in production"
+        }
+        return nil
     }
 
     private mutating func apply(_ event: RegistryEvent) {
@@ -56,6 +98,7 @@ public struct ModelState: Sendable {
         if let current = production, current != version { versions[current]?.stage = .archived }
         production = version
         versions[version]?.stage = .production
+        versions[version]?.wasInProduction = true
         productionHistory.append(version)
     }
 

@@ -1,6 +1,7 @@
 import GitMLBasics
 import GitMLGit
 import GitMLLineage
+import GitMLProvenance
 import GitMLStore
 
 /// Reads the registry (`.mlops/models/`) from a source: the work tree or a commit.
@@ -33,8 +34,9 @@ public struct Registry {
         try source.names(in: Self.root).filter { (try? Self.validate(name: $0)) != nil }.sorted()
     }
 
-    /// A model's versions and events, folded.
-    public func model(_ name: String) throws -> ModelState {
+    /// A model's versions and events, folded. Events dated after `now` plus `ModelState.clockSkew` are left out of
+    /// the fold (and listed as such), so a far-future date cannot freeze a model's stage.
+    public func model(_ name: String, now: Double = Timestamp.nowSeconds()) throws -> ModelState {
         try Self.validate(name: name)
         let directory = "\(Self.root)/\(name)"
         let versionNames = try source.names(in: directory + "/versions")
@@ -50,7 +52,7 @@ public struct Registry {
             }
             versions.append(version)
         }
-        return ModelState(name: name, versions: versions, events: try events(of: name))
+        return ModelState(name: name, versions: versions, events: try events(of: name), now: now)
     }
 
     /// A model's event files, unsorted.
@@ -60,10 +62,11 @@ public struct Registry {
             guard file.hasSuffix(".json"), !file.hasPrefix(".") else { return nil }
             let path = "\(directory)/\(file)"
             guard let bytes = try source.contents(of: path) else { return nil }
-            let event = try RegistryEvent(id: String(file.dropLast(5)), bytes: bytes, file: path)
+            var event = try RegistryEvent(id: String(file.dropLast(5)), bytes: bytes, file: path)
             guard event.model == name else {
                 throw RegistryError.malformedFile(file: path, detail: "is an event of \(event.model), not \(name)")
             }
+            event.signature = try source.contents(of: SSHSignatures.signaturePath(of: path))
             return event
         }
     }
@@ -72,6 +75,8 @@ public struct Registry {
     public func event(at path: String) throws -> RegistryEvent? {
         guard let bytes = try source.contents(of: path) else { return nil }
         let file = path.split(separator: "/").last.map(String.init) ?? path
-        return try RegistryEvent(id: String(file.dropLast(5)), bytes: bytes, file: path)
+        var event = try RegistryEvent(id: String(file.dropLast(5)), bytes: bytes, file: path)
+        event.signature = try source.contents(of: SSHSignatures.signaturePath(of: path))
+        return event
     }
 }

@@ -12,6 +12,8 @@ public enum RegistryError: GitMLError {
     case noRollbackTarget(model: String)
     case notInProduction(model: String)
     case malformedFile(file: String, detail: String)
+    case noIdentity
+    case neverInProduction(model: String, version: Int)
 
     public var message: String {
         switch self {
@@ -35,6 +37,9 @@ public enum RegistryError: GitMLError {
             return "\(model) has no earlier production version to roll back to"
         case .notInProduction(let model): return "\(model) has no version in production"
         case .malformedFile(let file, let detail): return "\(file): \(detail)"
+        case .noIdentity: return "git knows no identity for you, and every registry change names who made it"
+        case .neverInProduction(let model, let version):
+            return "\(model) version \(version) was never in production, so production cannot roll back to it"
         }
     }
 
@@ -52,6 +57,11 @@ public enum RegistryError: GitMLError {
             return "promote one first: git ml model promote \(model) <version> --to production"
         case .malformedFile:
             return "the registry's files are written by git ml; restore this one from git (git checkout -- <file>)"
+        case .noIdentity:
+            return
+                "set one as for git commit: git config user.email you@example.com (and user.name), or GIT_AUTHOR_EMAIL"
+        case .neverInProduction(let model, _):
+            return "promote it through the gates instead: git ml model promote \(model) <version> --to production"
         }
     }
 
@@ -67,6 +77,8 @@ public enum RegistryError: GitMLError {
         case .noRollbackTarget: return "no-rollback-target"
         case .notInProduction: return "not-in-production"
         case .malformedFile: return "malformed-registry-file"
+        case .noIdentity: return "no-identity"
+        case .neverInProduction: return "never-in-production"
         }
     }
 }

@@ -39,7 +39,11 @@ public struct ModelArtifact: Sendable, Equatable {
         guard let path = value["path"]?.string, let sha256 = value["sha256"]?.string, SHA256.isDigest(sha256) else {
             throw RegistryError.malformedFile(file: file, detail: "an artifact lacks path or sha256")
         }
-        self.init(path: path, sha256: sha256, size: Int64(value["size"]?.number ?? 0))
+        guard let size = (value["size"] ?? .int(0)).integer(in: 0...Int64.max) else {
+            throw RegistryError.malformedFile(
+                file: file, detail: "artifact \(path): size must be a whole number of bytes")
+        }
+        self.init(path: path, sha256: sha256, size: size)
     }
 
     public init(path: String, sha256: String, size: Int64) {
@@ -61,17 +65,24 @@ public struct ModelVersion: Sendable {
     /// The SHA-256 of the file's bytes: events and gate evidence name the version by it.
     public let digest: String
 
+    /// The version numbers a model may have.
+    public static let numbers = 1...1_000_000
+
     public static func path(model: String, version: Int) -> String {
         "\(Registry.root)/\(model)/versions/\(version).json"
     }
 
     init(bytes: [UInt8], file: String) throws {
         let value = try JSONParser.parse(bytes, source: file)
-        guard let model = value["model"]?.string, let version = value["version"]?.number.map({ Int($0) }),
-            let run = value["run"]?.string, let artifacts = value["artifacts"]?.array
+        guard let model = value["model"]?.string, let run = value["run"]?.string,
+            let artifacts = value["artifacts"]?.array
         else {
             throw RegistryError.malformedFile(
                 file: file, detail: "a version file needs model, version, run and artifacts")
+        }
+        guard let version = value["version"]?.int(in: ModelVersion.numbers) else {
+            throw RegistryError.malformedFile(
+                file: file, detail: "version must be a whole number from 1 to \(ModelVersion.numbers.upperBound)")
         }
         self.model = model
         self.version = version
@@ -111,6 +122,12 @@ public struct RegistryEvent: Sendable {
 
     /// The file name without `.json`: sortable by time, unique by content.
     public let id: String
+    /// The file's exact bytes: what a signature covers and what the name's digest is of.
+    public let bytes: [UInt8]
+    /// The detached SSH signature beside the file (`<id>.json.sig`), when there is one.
+    public internal(set) var signature: [UInt8]?
+    /// The time as seconds since 1970, parsed from `time`.
+    public let seconds: Double
     public let model: String
     public let version: Int
     public let kind: Kind
@@ -125,7 +142,12 @@ public struct RegistryEvent: Sendable {
     public var reason: String { value["reason"]?.string ?? value["comment"]?.string ?? "" }
     public var versionDigest: String { value["version_digest"]?.string ?? "" }
     public var passed: Bool { value["passed"]?.bool == true }
-    public var rolledBack: Int? { value["rolled_back"]?.number.map { Int($0) } }
+    public var rolledBack: Int? { value["rolled_back"]?.int(in: ModelVersion.numbers) }
+    /// True when the file's name ends in the first 12 hex digits of its bytes' SHA-256, as git ml names events.
+    public var isNamedForContent: Bool {
+        guard let suffix = id.split(separator: "-").last, let digest = try? SHA256.hex(of: bytes) else { return false }
+        return suffix == digest.prefix(12)
+    }
     public var artifacts: [(path: String, sha256: String)] {
         (value["artifacts"]?.array ?? []).compactMap { item in
             guard let path = item["path"]?.string, let sha256 = item["sha256"]?.string else { return nil }
@@ -149,10 +171,23 @@ public struct RegistryEvent: Sendable {
 
     init(id: String, bytes: [UInt8], file: String) throws {
         let value = try JSONParser.parse(bytes, source: file)
-        guard let model = value["model"]?.string, let version = value["version"]?.number.map({ Int($0) }),
-            let kind = value["kind"]?.string.flatMap(Kind.init(rawValue:)), let time = value["time"]?.string
+        guard let model = value["model"]?.string, let kind = value["kind"]?.string.flatMap(Kind.init(rawValue:)),
+            let time = value["time"]?.string
         else { throw RegistryError.malformedFile(file: file, detail: "an event needs model, version, kind and time") }
+        guard let version = value["version"]?.int(in: ModelVersion.numbers) else {
+            throw RegistryError.malformedFile(
+                file: file, detail: "version must be a whole number from 1 to \(ModelVersion.numbers.upperBound)")
+        }
+        guard let seconds = Timestamp.seconds(time) else {
+            throw RegistryError.malformedFile(
+                file: file, detail: "time \(time.prefix(40)) is not a UTC time like 2026-12-01T09:30:00.000000Z")
+        }
+        if let rolledBack = value["rolled_back"], rolledBack != .null, rolledBack.int(in: ModelVersion.numbers) == nil {
+            throw RegistryError.malformedFile(file: file, detail: "rolled_back must be a version number")
+        }
         self.id = id
+        self.bytes = bytes
+        self.seconds = seconds
         self.model = model
         self.version = version
         self.kind = kind

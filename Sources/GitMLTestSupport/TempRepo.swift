@@ -72,6 +72,22 @@ public final class TempRepo: @unchecked Sendable {
         return path
     }
 
+    /// Stages everything and commits it.
+    public func commitAll(_ message: String) throws {
+        try git("add", "-A")
+        try git("commit", "-qm", message)
+    }
+
+    /// The commit `branch` points to on remote `origin`, as `git ls-remote` says ("" when it has none).
+    public func remoteTip(_ branch: String = "main") throws -> String {
+        try git("ls-remote", "origin", "refs/heads/\(branch)").split(separator: "\t").first.map(String.init) ?? ""
+    }
+
+    /// HEAD's commit.
+    public func head() throws -> String {
+        try git("rev-parse", "HEAD").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// Runs git and returns its outcome whatever it is (for commands expected to fail, like a refused push).
     public func gitResult(_ arguments: String...) throws -> ProcessOutput {
         try Self.run("/usr/bin/git", arguments, in: root, environment: environment)
@@ -123,10 +139,33 @@ public final class TempRepo: @unchecked Sendable {
         return packageRoot.appendingPathComponent(".build/debug/git-ml").path
     }
 
-    /// Runs a program to completion and collects its output.
-    public static func run(
+    /// A program started and not yet waited for (to run several at once).
+    public final class Running: @unchecked Sendable {
+        let process: Process
+        let out: Pipe
+        let err: Pipe
+
+        init(process: Process, out: Pipe, err: Pipe) {
+            self.process = process
+            self.out = out
+            self.err = err
+        }
+
+        /// Waits for it to end and collects its output.
+        public func wait() throws -> ProcessOutput {
+            let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
+            let stderrData = err.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return ProcessOutput(
+                status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
+                stderr: String(decoding: stderrData, as: UTF8.self))
+        }
+    }
+
+    /// Starts a program and returns at once.
+    public static func start(
         _ executable: String, _ arguments: [String], in directory: String, environment: [String: String]
-    ) throws -> ProcessOutput {
+    ) throws -> Running {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -138,12 +177,14 @@ public final class TempRepo: @unchecked Sendable {
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
-        let stderrData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return ProcessOutput(
-            status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
-            stderr: String(decoding: stderrData, as: UTF8.self))
+        return Running(process: process, out: out, err: err)
+    }
+
+    /// Runs a program to completion and collects its output.
+    public static func run(
+        _ executable: String, _ arguments: [String], in directory: String, environment: [String: String]
+    ) throws -> ProcessOutput {
+        try start(executable, arguments, in: directory, environment: environment).wait()
     }
 }
 

@@ -53,6 +53,29 @@ struct JSONTests {
         let value = try JSONParser.parse("{\"eval\":{\"acc\":0.9,\"f1\":{\"macro\":0.8}},\"n\":3}", source: "t")
         #expect(value.flattened() == ["eval.acc": .double(0.9), "eval.f1.macro": .double(0.8), "n": .int(3)])
     }
+
+    @Test("a duplicate key is an error naming the key, at any depth")
+    func duplicateKeys() {
+        for text in ["{\"passed\":false,\"passed\":true}", "{\"a\":{\"b\":1,\"b\":2}}"] {
+            #expect {
+                try JSONParser.parse(text, source: "e.json")
+            } throws: { error in
+                (error as? InputError)?.message.contains("duplicate key") == true
+            }
+        }
+    }
+
+    @Test(
+        "a number becomes an integer only when it is whole, finite and in range",
+        arguments: [
+            ("1", Int64?(1)), ("1.0", 1), ("1.5", nil), ("1e300", nil), ("-1e300", nil), ("NaN", nil),
+            ("9223372036854775807", 9_223_372_036_854_775_807), ("9223372036854775808", nil), ("\"3\"", nil),
+        ])
+    func integers(_ text: String, _ expected: Int64?) throws {
+        #expect(try JSONParser.parse(text, source: "t").integer() == expected)
+        #expect(
+            try JSONParser.parse(text, source: "t").int(in: 0...10) == expected.flatMap { $0 <= 10 ? Int($0) : nil })
+    }
 }
 
 extension InputError: Equatable {

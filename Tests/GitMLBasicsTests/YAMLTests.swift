@@ -55,6 +55,25 @@ struct YAMLTests {
     }
 }
 
+@Suite("YAML duplicate keys")
+struct YAMLDuplicateKeyTests {
+    @Test("a key given twice is an error naming it and its line; the first value never silently loses")
+    func duplicate() {
+        #expect {
+            try YAMLReader.parse(Array("production:\n  - metric: acc\nproduction: []\n".utf8), source: "g.yaml")
+        } throws: { error in
+            (error as? InputError)?.message.contains("duplicate key \"production\" at line 3") == true
+        }
+    }
+
+    @Test("a merge key supplies defaults that the mapping's own keys override, as YAML says")
+    func mergeOverride() throws {
+        let value = try YAMLReader.parse(
+            Array("base: &b {lr: 0.1, epochs: 3}\nrun:\n  <<: *b\n  lr: 0.2\n".utf8), source: "p.yaml")
+        #expect(value["run"]?["lr"] == .double(0.2) && value["run"]?["epochs"] == .int(3))
+    }
+}
+
 @Suite("Repository paths")
 struct RepositoryPathTests {
     @Test(

@@ -39,19 +39,6 @@ private func project(_ name: String = #function) throws -> TempRepo {
     return repo
 }
 
-private func commitAll(_ repo: TempRepo, _ message: String) throws {
-    try repo.git("add", "-A")
-    try repo.git("commit", "-qm", message)
-}
-
-private func remoteMain(_ repo: TempRepo) throws -> String {
-    try repo.git("ls-remote", "origin", "refs/heads/main").split(separator: "\t").first.map(String.init) ?? ""
-}
-
-private func head(_ repo: TempRepo) throws -> String {
-    try repo.git("rev-parse", "HEAD").trimmingCharacters(in: .whitespacesAndNewlines)
-}
-
 /// Approves as someone other than the run's owner.
 private func approveAsReviewer(_ repo: TempRepo, _ model: String, _ version: String) throws {
     try repo.git("config", "user.email", "reviewer@example.com")
@@ -68,14 +55,14 @@ struct RegistryEndToEndTests {
         #expect(try repo.gitML(["model", "register", "churn"]).status == 0)
         let promote = try repo.gitML(["model", "promote", "churn", "1", "--to", "production"])
         #expect(promote.status == 0 && promote.stdout.contains("no passing gate evidence"))
-        try commitAll(repo, "promote churn 1")
-        let before = try remoteMain(repo)
+        try repo.commitAll("promote churn 1")
+        let before = try repo.remoteTip()
         let refused = try repo.gitResult("push", "origin", "main")
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("blocked: churn 1 -> production"))
         #expect(refused.stderr.contains("no gate evidence for production"))
         #expect(refused.stderr.contains("fix: git ml"))
-        #expect(try remoteMain(repo) == before)
+        #expect(try repo.remoteTip() == before)
         // Tags and branch deletions carry no promotion to judge.
         try repo.git("tag", "v1")
         #expect(try repo.gitResult("push", "-q", "origin", "v1").status == 0)
@@ -96,10 +83,10 @@ struct RegistryEndToEndTests {
         let check = try repo.gitML(["gate", "check", "churn", "1", "--to", "production"])
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
         #expect(check.stdout.contains("lineage verify") && check.stdout.contains("passed"))
-        try commitAll(repo, "gate evidence and approval")
+        try repo.commitAll("gate evidence and approval")
         let pushed = try repo.gitResult("push", "origin", "main")
         #expect(pushed.status == 0, "\(pushed.stderr)")
-        #expect(try remoteMain(repo) == (try head(repo)))
+        #expect(try repo.remoteTip() == (try repo.head()))
         #expect(try repo.gitML(["verify", "--range", "\(before)..HEAD"]).status == 0)
         let shown = try json(try repo.gitML(["model", "show", "churn@production", "--json"]).stdout)
         #expect(shown["version"] == .int(1) && shown["stage"]?.string == "production")
@@ -115,7 +102,7 @@ struct RegistryEndToEndTests {
         try repo.write("model.pkl", "weights, retrained by hand")
         let promote = try repo.gitML(["model", "promote", "churn", "1", "--to", "staging"])
         #expect(promote.stdout.contains("warning: model.pkl differs from the registered artifact"))
-        try commitAll(repo, "promote churn 1 to staging")
+        try repo.commitAll("promote churn 1 to staging")
         let refused = try repo.gitResult("push", "origin", "main")
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("artifact model.pkl was modified after registration"))
@@ -126,7 +113,7 @@ struct RegistryEndToEndTests {
         let repo = try TempRepo()
         repo.putGitMLOnPath()
         #expect(try repo.gitML(["init"]).status == 0)
-        try commitAll(repo, "init")
+        try repo.commitAll("init")
         let hooks = repo.root + "/.git/hooks"
         let log = repo.root + "-user-hook.log"
         defer { try? FileManager.default.removeItem(atPath: log) }
@@ -172,12 +159,12 @@ struct RegistryEndToEndTests {
         #expect(try clone.gitML(["model", "register", "churn"], in: "").status == 0)
         try clone.write("sub/notes.txt", "a subdirectory\n")
         #expect(try clone.gitML(["model", "promote", "churn", "1", "--to", "staging"], in: "sub").status == 0)
-        try commitAll(clone, "promote from the clone")
+        try clone.commitAll("promote from the clone")
         let refused = try TempRepo.run(
             "/usr/bin/git", ["push", "origin", "main"], in: clone.root + "/sub", environment: clone.environment)
         #expect(refused.status != 0 && refused.stderr.contains("blocked: churn 1 -> staging"))
         #expect(try clone.gitML(["gate", "check", "churn", "1", "--to", "staging"], in: "sub").status == 0)
-        try commitAll(clone, "gate evidence")
+        try clone.commitAll("gate evidence")
         let pushed = try TempRepo.run(
             "/usr/bin/git", ["push", "origin", "main"], in: clone.root + "/sub", environment: clone.environment)
         #expect(pushed.status == 0, "\(pushed.stderr)")
@@ -187,16 +174,16 @@ struct RegistryEndToEndTests {
     func concurrentBranchesMerge() throws {
         let repo = try project()
         #expect(try repo.gitML(["model", "register", "churn"]).status == 0)
-        try commitAll(repo, "register")
+        try repo.commitAll("register")
         try repo.git("checkout", "-q", "-b", "alice")
         #expect(try repo.gitML(["model", "promote", "churn", "1", "--to", "staging", "--reason", "alice"]).status == 0)
-        try commitAll(repo, "alice promotes")
+        try repo.commitAll("alice promotes")
         try repo.git("checkout", "-q", "main")
         try repo.git("checkout", "-q", "-b", "bob")
         try approveAsReviewer(repo, "churn", "1")
         #expect(
             try repo.gitML(["model", "promote", "churn", "1", "--to", "production", "--reason", "bob"]).status == 0)
-        try commitAll(repo, "bob approves and promotes")
+        try repo.commitAll("bob approves and promotes")
         let merge = try repo.gitResult("merge", "-q", "--no-edit", "alice")
         #expect(merge.status == 0, "\(merge.stdout)\(merge.stderr)")
         let history = try json(try repo.gitML(["model", "history", "churn", "--json"]).stdout)["events"]?.array ?? []

@@ -52,6 +52,36 @@ struct GateSpecTests {
     }
 
     @Test(
+        "a stage with no checks blocks promotion to it; `ungated: true` lets any version in, with a warning",
+        arguments: ["production: []\n", "production:\n", "staging:\n  - ungated: true\n", "version: 1\n"])
+    func emptyStageBlocks(_ text: String) throws {
+        #expect(throws: GateError.self) { try spec(text).checks(for: .production) }
+    }
+
+    @Test("ungated is an explicit entry and shows as a warning row")
+    func ungated() throws {
+        let checks = try spec("staging:\n  - ungated: true\n").checks(for: .staging)
+        #expect(checks == [.ungated])
+        let rows = GateEvaluation.evaluate(checks, GateInputs(candidate: record([:])))
+        #expect(rows.count == 1 && rows[0].passed && rows[0].warning)
+        #expect(throws: GateError.self) { try spec("staging:\n  - ungated: false\n") }
+    }
+
+    @Test("a duplicate stage key is an error, not the last one winning")
+    func duplicateStage() {
+        #expect(throws: InputError.self) {
+            try spec("production:\n  - metric: acc\n    min: 0.9\nproduction: []\n")
+        }
+    }
+
+    @Test("an approvals count that is not a small whole number is an error, never a trap")
+    func hugeApprovals() {
+        for value in ["0x7fffffffffffffff", "1e300", "-1", "2.5", ".inf"] {
+            #expect(throws: GateError.self) { try spec("production:\n  - approvals: \(value)\n") }
+        }
+    }
+
+    @Test(
         "anything not understood is an error naming the entry, never a pass",
         arguments: [
             ("production:\n  - metrik: acc\n", "production[0] is not a check"),
@@ -161,27 +191,68 @@ struct GateEvaluationTests {
                 == ["a@x", "b@x"])
         #expect(Approvals.valid(["a@x", "b@x"], allowed: ["b@x"], owner: "", distinctFromOwner: false) == ["b@x"])
         var inputs = GateInputs(candidate: record([:], owner: "owner@example.com"))
-        inputs.approvals = ["owner@example.com"]
+        inputs.approvals = [ApprovalInput(email: "owner@example.com", signature: .notRequired)]
         let row = GateEvaluation.evaluate([.approvals(count: 1, distinctFromOwner: true)], inputs)[0]
         #expect(!row.passed && row.detail.contains("from someone other than owner@example.com"))
+    }
+
+    @Test("an approver's email is compared trimmed and case-folded: a trailing space does not make another person")
+    func approverEmailNormalised() {
+        #expect(
+            Approvals.valid(
+                ["owner@example.com ", " Owner@Example.COM"], allowed: [], owner: "owner@example.com",
+                distinctFromOwner: true) == [])
+        #expect(
+            Approvals.valid(["Alice@Example.com "], allowed: ["alice@example.com"], owner: "", distinctFromOwner: false)
+                == ["Alice@Example.com "])
+    }
+
+    @Test("under allowed_signers only approvals whose signature verifies count, and the others are named")
+    func signedApprovals() {
+        var inputs = GateInputs(candidate: record([:], owner: "owner@example.com"))
+        inputs.signaturesRequired = true
+        inputs.approvals = [
+            ApprovalInput(email: "mallory@example.com", signature: .unsigned),
+            ApprovalInput(email: "eve@example.com", signature: .bad("Could not verify signature.")),
+        ]
+        let rows = GateEvaluation.evaluate([.approvals(count: 1, distinctFromOwner: true)], inputs)
+        #expect(rows.count == 1 && !rows[0].passed)
+        #expect(rows[0].detail.contains("mallory@example.com (unsigned)"))
+        #expect(rows[0].detail.contains("eve@example.com (signature does not verify"))
+        inputs.approvals.append(ApprovalInput(email: "alice@example.com", signature: .good))
+        #expect(GateEvaluation.evaluate([.approvals(count: 1, distinctFromOwner: true)], inputs)[0].passed)
+    }
+
+    @Test("without allowed_signers, approvals still count but a warning row says they are unsigned")
+    func unsignedWarning() {
+        var inputs = GateInputs(candidate: record([:], owner: "owner@example.com"))
+        inputs.approvals = [ApprovalInput(email: "alice@example.com", signature: .notRequired)]
+        let rows = GateEvaluation.evaluate([.approvals(count: 1, distinctFromOwner: true)], inputs)
+        #expect(rows.count == 2 && rows.allSatisfy(\.passed))
+        #expect(rows[1].warning && rows[1].check == "approval signatures")
     }
 }
 
 @Suite("Registry fold")
 struct ModelStateTests {
+    /// Version `n` of model m, registered on 2025-12-31.
     private func version(_ n: Int) throws -> ModelVersion {
-        let bytes = ModelVersion.bytes(
-            model: "m", version: n, run: String(repeating: "a", count: 64),
-            artifacts: [ModelArtifact(path: "model.pkl", sha256: String(repeating: "b", count: 64), size: 1)],
-            owner: .null)
-        return try ModelVersion(bytes: bytes, file: "v\(n)")
+        let value: JSONValue = .object([
+            "model": .string("m"), "version": .int(Int64(n)), "run": .string(String(repeating: "a", count: 64)),
+            "artifacts": .array([
+                ModelArtifact(path: "model.pkl", sha256: String(repeating: "b", count: 64), size: 1).json
+            ]),
+            "created": .string("2025-12-31T00:00:00Z"), "owner": .null,
+        ])
+        return try ModelVersion(bytes: Array(JSONWriter.pretty(value).utf8), file: "v\(n)")
     }
 
     private func event(_ time: String, _ kind: String, _ version: Int, to: String? = nil, rolledBack: Int? = nil) throws
         -> RegistryEvent
     {
         var fields: [String: JSONValue] = [
-            "model": .string("m"), "version": .int(Int64(version)), "kind": .string(kind), "time": .string(time),
+            "model": .string("m"), "version": .int(Int64(version)), "kind": .string(kind),
+            "time": .string(time.count == 1 ? "2026-01-0\(time)T00:00:00Z" : time + "T00:00:00Z"),
         ]
         if let to { fields["to"] = .string(to) }
         if let rolledBack { fields["rolled_back"] = .int(Int64(rolledBack)) }
@@ -195,7 +266,7 @@ struct ModelStateTests {
             try event("2026-01-01", "stage", 1, to: "staging"),
             try event("2026-01-02", "stage", 1, to: "production"),
         ]
-        let state = ModelState(name: "m", versions: [try version(1), try version(2)], events: events)
+        let state = ModelState(name: "m", versions: [try version(1), try version(2)], events: events, now: now)
         #expect(state.production == 2)
         #expect(state.versions[1]?.stage == .archived)
         #expect(state.productionHistory == [1, 2])
@@ -208,9 +279,51 @@ struct ModelStateTests {
             try event("1", "stage", 1, to: "production"), try event("2", "stage", 2, to: "production"),
             try event("3", "stage", 3, to: "production"), try event("4", "rollback", 2, rolledBack: 3),
         ]
-        let state = ModelState(name: "m", versions: try (1...3).map(version), events: events)
+        let state = ModelState(name: "m", versions: try (1...3).map(version), events: events, now: now)
         #expect(state.production == 2 && state.versions[3]?.rolledBack == true && state.versions[3]?.stage == .archived)
         #expect(state.rollbackTarget() == 1)
+    }
+
+    /// The judging clock of these tests: 2026-06-01.
+    private let now = 1_780_272_000.0
+
+    @Test("an event dated in the future is left out of the fold, so it cannot freeze a model's stage")
+    func futureEventIgnored() throws {
+        let events = [
+            try event("1", "stage", 1, to: "production"), try event("9999-12-31", "stage", 1, to: "staging"),
+            try event("2", "stage", 1, to: "archived"),
+        ]
+        let state = ModelState(name: "m", versions: [try version(1)], events: events, now: now)
+        #expect(state.versions[1]?.stage == .archived && state.production == nil)
+        #expect(state.ignored.count == 1 && state.ignored[0].reason.contains("in the future"))
+    }
+
+    @Test("an event dated before its version was registered is left out")
+    func backdatedEventIgnored() throws {
+        let events = [try event("2020-01-01", "stage", 1, to: "production")]
+        let state = ModelState(name: "m", versions: [try version(1)], events: events, now: now)
+        #expect(state.production == nil && state.ignored.first?.reason.contains("before version 1") == true)
+    }
+
+    @Test("a rollback to a version that was never in production is left out and named")
+    func rollbackToDraftIgnored() throws {
+        let events = [try event("1", "stage", 1, to: "production"), try event("2", "rollback", 2, rolledBack: 1)]
+        let state = ModelState(name: "m", versions: [try version(1), try version(2)], events: events, now: now)
+        #expect(state.production == 1 && state.versions[2]?.stage == .draft)
+        #expect(state.ignored.first?.reason.contains("never in production") == true)
+    }
+
+    @Test("hand-written numbers that cannot be versions are errors naming the field, never a trap")
+    func hostileNumbers() throws {
+        for value in ["1e300", "-1", "1.5", "9223372036854775807", "\"1\""] {
+            let text = "{\"model\":\"m\",\"version\":\(value),\"kind\":\"stage\",\"time\":\"2026-01-01T00:00:00Z\"}"
+            #expect(throws: RegistryError.self) {
+                try RegistryEvent(id: "x", bytes: Array(text.utf8), file: "e.json")
+            }
+        }
+        let size =
+            "{\"model\":\"m\",\"version\":1,\"run\":\"r\",\"artifacts\":[{\"path\":\"a\",\"sha256\":\"\(String(repeating: "b", count: 64))\",\"size\":1e300}]}"
+        #expect(throws: RegistryError.self) { try ModelVersion(bytes: Array(size.utf8), file: "v.json") }
     }
 
     @Test(

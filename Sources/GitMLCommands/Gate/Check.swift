@@ -43,14 +43,12 @@ struct GateCheckCommand: GitMLCommand {
             for row in outcome.rows {
                 rows.append([
                     row.check, row.observed, row.threshold,
-                    row.passed ? context.paint("pass", "32") : context.paint("FAIL", "31"), row.detail,
+                    row.passed
+                        ? (row.warning ? context.paint("warn", "33") : context.paint("pass", "32"))
+                        : context.paint("FAIL", "31"), row.detail,
                 ])
             }
-            if outcome.rows.isEmpty {
-                print("no checks are declared for \(outcome.stage.rawValue) in .mlops/gates.yaml")
-            } else {
-                print(table(rows))
-            }
+            print(table(rows))
             let verdict = outcome.passed ? "passed" : "failed"
             print(
                 "gates for \(outcome.model) \(outcome.version) -> \(outcome.stage.rawValue): \(verdict); evidence \(outcome.evidence.id)"

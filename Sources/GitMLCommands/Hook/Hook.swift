@@ -1,59 +1,90 @@
 import ArgumentParser
 import Foundation
 import GitMLBasics
+import GitMLCards
 import GitMLGates
 import GitMLGit
+import GitMLLineage
 
-/// `git ml hook`: the pre-push hook.
+/// `git ml hook`: the pre-push hook on clones, the pre-receive hook on servers.
 struct Hook: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Install, remove or run the pre-push hook that blocks ungated promotions.",
-        subcommands: [HookInstall.self, HookUninstall.self, HookPrePush.self])
+        abstract: "Install, remove or run the hooks that refuse ungated promotions.",
+        subcommands: [HookInstall.self, HookUninstall.self, HookPrePush.self, HookPreReceive.self])
+}
+
+/// `--server`: the pre-receive hook of a server's (bare) repository instead of a clone's pre-push hook.
+struct HookKindOption: ParsableArguments {
+    @Flag(
+        help: """
+            The pre-receive hook of the repository that receives pushes (a bare repository on a git server), which \
+            git push --no-verify cannot skip.
+            """)
+    var server = false
+
+    var kind: HookInstaller.Kind { server ? .preReceive : .prePush }
+
+    /// The repository to install into: a clone's, or (with --server) the one started in, bare or not.
+    func repository(_ context: Context) throws -> Repository {
+        server
+            ? try Repository(hookEnvironment: context.environment, directory: context.currentDirectory)
+            : try context.workspace(requireInitialized: false).repository
+    }
 }
 
 struct HookInstall: GitMLCommand {
     static let configuration = CommandConfiguration(
         commandName: "install",
         abstract: "Install the pre-push hook (an existing hook is kept and still runs first).",
-        discussion: "Respects core.hooksPath. Example: git ml hook install")
+        discussion: """
+            Respects core.hooksPath. With --server, installs the pre-receive hook of the repository you are in (a \
+            bare repository on your git server), which runs the same check on every pushed branch.
+
+            Example: git ml hook install
+            Example: cd /srv/git/project.git && git ml hook install --server
+            """)
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var hook: HookKindOption
 
     func execute() throws -> Int32 {
-        let workspace = try Context(common).workspace(requireInitialized: false)
-        print(try installHook(workspace.repository))
+        let context = try Context(common)
+        print(try installHook(try hook.repository(context), kind: hook.kind))
         return 0
     }
 }
 
 /// Installs the hook and says what it did.
-func installHook(_ repository: Repository) throws -> String {
-    let installer = HookInstaller(repository: repository)
+func installHook(_ repository: Repository, kind: HookInstaller.Kind = .prePush) throws -> String {
+    let installer = HookInstaller(repository: repository, kind: kind)
+    let name = kind.rawValue
     switch try installer.install() {
-    case .installed: return "installed pre-push hook in \(installer.hooksDirectory)"
+    case .installed: return "installed \(name) hook in \(installer.hooksDirectory)"
     case .chained(let previous):
         return
-            "installed pre-push hook in \(installer.hooksDirectory); your previous hook is now \(previous) and runs first"
-    case .alreadyInstalled: return "the pre-push hook is already installed in \(installer.hooksDirectory)"
+            "installed \(name) hook in \(installer.hooksDirectory); your previous hook is now \(previous) and runs first"
+    case .alreadyInstalled: return "the \(name) hook is already installed in \(installer.hooksDirectory)"
     }
 }
 
 struct HookUninstall: GitMLCommand {
     static let configuration = CommandConfiguration(
         commandName: "uninstall",
-        abstract: "Remove the pre-push hook and restore the hook it replaced, exactly.",
-        discussion: "Example: git ml hook uninstall")
+        abstract: "Remove the hook and restore the hook it replaced, exactly.",
+        discussion: "Example: git ml hook uninstall (or --server in the server's repository)")
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var hook: HookKindOption
 
     func execute() throws -> Int32 {
-        let workspace = try Context(common).workspace(requireInitialized: false)
-        let installer = HookInstaller(repository: workspace.repository)
+        let context = try Context(common)
+        let installer = HookInstaller(repository: try hook.repository(context), kind: hook.kind)
+        let name = hook.kind.rawValue
         switch try installer.uninstall() {
-        case .removed: print("removed the pre-push hook from \(installer.hooksDirectory)")
+        case .removed: print("removed the \(name) hook from \(installer.hooksDirectory)")
         case .restored(let previous):
-            print("removed git-ml's pre-push hook and restored your previous hook at \(previous)")
-        case .notInstalled: print("no pre-push hook is installed in \(installer.hooksDirectory); nothing to do")
+            print("removed git-ml's \(name) hook and restored your previous hook at \(previous)")
+        case .notInstalled: print("no \(name) hook is installed in \(installer.hooksDirectory); nothing to do")
         }
         return 0
     }
@@ -62,12 +93,12 @@ struct HookUninstall: GitMLCommand {
 struct HookPrePush: GitMLCommand {
     static let configuration = CommandConfiguration(
         commandName: "pre-push",
-        abstract: "The pre-push hook itself: reads git's ref updates on stdin and blocks ungated promotions.",
+        abstract: "The pre-push hook itself: reads git's ref updates on stdin and refuses ungated promotions.",
         discussion: """
-            git runs this through the installed shim. It exits 1, listing each blocked promotion with its failing \
-            checks and the command that fixes it, when a pushed commit adds a promotion to staging or production \
-            without passing gate evidence for that exact version, the approvals its gates require, or with an \
-            artifact changed since registration. The same check runs in CI: git ml verify --range A..B.
+            git runs this through the installed shim. Every promotion a pushed commit adds is judged again, as \
+            git ml gate check judges it, under the gates, approvers and allowed_signers of the branch pushed to. \
+            It exits 1, listing each refused change with its reasons and the command that fixes it. The same check \
+            runs in CI (git ml verify --range A..B) and on the server (git ml hook install --server).
             """)
 
     @OptionGroup var common: CommonOptions
@@ -76,20 +107,58 @@ struct HookPrePush: GitMLCommand {
 
     func execute() throws -> Int32 {
         let workspace = try Context(common).workspace(requireInitialized: false)
-        let input = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-        let updates = try PushUpdate.parse(input)
-        let verdict = try PromotionCheck(repository: workspace.repository).prePush(remote: remote, updates: updates)
+        let updates = try PushUpdate.parse(readStandardInput())
+        let verdict = try promotionCheck(workspace).prePush(remote: remote, updates: updates)
         guard !verdict.blocked.isEmpty else { return 0 }
-        reportBlocked(verdict.blocked)
+        reportBlocked(verdict.blocked, policy: verdict.policy)
         throw GateError.blocked(count: verdict.blocked.count)
     }
 }
 
-/// Prints each blocked promotion: what, why, and the command that fixes it.
-func reportBlocked(_ blocked: [BlockedPromotion]) {
+struct HookPreReceive: GitMLCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pre-receive",
+        abstract: "The server's pre-receive hook itself: refuses pushed promotions that do not pass their gates.",
+        discussion: """
+            git runs this through the shim git ml hook install --server writes. It reads <old> <new> <ref> lines \
+            and judges each branch update as the pre-push hook does, under the policy at the branch's current tip \
+            (for a new branch, the default branch). Files a run recorded that are not in git cannot be re-hashed \
+            on the server, so a lineage gate on them fails there (docs/trust.md).
+            """)
+
+    @OptionGroup var common: CommonOptions
+
+    func execute() throws -> Int32 {
+        let context = try Context(common)
+        let repository = try Repository(hookEnvironment: context.environment, directory: context.currentDirectory)
+        let updates = try ReceiveUpdate.parse(readStandardInput())
+        let verdict = try PromotionCheck(repository: repository).preReceive(updates: updates)
+        guard !verdict.blocked.isEmpty else { return 0 }
+        reportBlocked(verdict.blocked, policy: verdict.policy)
+        throw GateError.blocked(count: verdict.blocked.count)
+    }
+}
+
+private func readStandardInput() -> String {
+    String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+}
+
+/// The push check of a clone: its work tree and object store re-hash what commits do not carry, and cards are
+/// examined in a scratch copy of the pushed `.mlops`.
+func promotionCheck(_ workspace: Workspace) -> PromotionCheck {
+    PromotionCheck(repository: workspace.repository, workspace: workspace) { scratch, model, version, sections in
+        try CardBuilder(workspace: scratch).check(
+            model, reference: String(version), sections: sections.isEmpty ? CardBuilder.defaultSections : sections)
+    }
+}
+
+/// Prints each refused change: what, why, and the command that fixes it.
+func reportBlocked(_ blocked: [BlockedPromotion], policy: String) {
     for item in blocked {
-        printError("blocked: \(item.model) \(item.version) -> \(item.stage) (\(item.event))")
+        let what = item.stage == "registry" ? "\(item.model)" : "\(item.model) \(item.version) -> \(item.stage)"
+        printError("blocked: \(what) (\(item.event))")
         for reason in item.reasons { printError("  - \(reason)") }
         printError("  fix: \(item.fix)")
     }
+    printError("policy: gates, approvers and allowed_signers of \(policy)")
 }

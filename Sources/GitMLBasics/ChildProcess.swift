@@ -1,14 +1,13 @@
-import Foundation
-import GitMLStore
+internal import CSystemShims
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
 /// Finding and running programs.
-enum Executable {
+public enum Executable {
     /// The first executable named `command` on `path` (or `command` itself when it contains a slash).
-    static func find(_ command: String, path: String?) -> String? {
+    public static func find(_ command: String, path: String?) -> String? {
         if command.contains("/") { return access(command, X_OK) == 0 ? command : nil }
         for directory in (path ?? "/usr/bin:/bin").split(separator: ":") {
             let candidate = "\(directory)/\(command)"
@@ -21,26 +20,63 @@ enum Executable {
     }
 
     /// The standard output of a short helper command (nvidia-smi, python -c), or nil when it fails.
-    static func output(_ executable: String, _ arguments: [String]) throws -> String? {
+    public static func output(_ executable: String, _ arguments: [String], environment: [String: String]) throws
+        -> String?
+    {
         let result = try ChildProcess.run(
-            executable: executable, arguments: [executable] + arguments,
-            environment: ProcessInfo.processInfo.environment, directory: nil, echo: .none)
+            executable: executable, arguments: [executable] + arguments, environment: environment, directory: nil,
+            echo: .none)
         return result.exitStatus == 0 ? String(decoding: result.stdout, as: UTF8.self) : nil
     }
 }
 
+/// A child process that could not be started.
+public enum ProcessError: GitMLError {
+    case notFound(String)
+    case cannotStart(String, detail: String)
+
+    public var message: String {
+        switch self {
+        case .notFound(let command): return "command not found: \(command)"
+        case .cannotStart(let command, let detail): return "could not start \(command): \(detail)"
+        }
+    }
+    public var hint: String {
+        switch self {
+        case .notFound: return "check the command's spelling and PATH"
+        case .cannotStart: return "check the command and its permissions"
+        }
+    }
+    public var code: String {
+        switch self {
+        case .notFound: return "command-not-found"
+        case .cannotStart: return "spawn-failed"
+        }
+    }
+}
+
 /// What a finished child process did.
-struct ChildResult {
-    var exitStatus: Int32
-    var signal: Int32?
-    var stdout: [UInt8]
-    var stderr: [UInt8]
-    var durationSeconds: Double
-    var peakMemoryBytes: Int64
-    var truncated: Bool
+public struct ChildResult: Sendable {
+    public var exitStatus: Int32
+    public var signal: Int32?
+    public var stdout: [UInt8]
+    public var stderr: [UInt8]
+    public var durationSeconds: Double
+    public var peakMemoryBytes: Int64
+    public var truncated: Bool
 
     /// The status a shell would report: the exit code, or 128 + the signal.
-    var shellStatus: Int32 { signal.map { 128 + $0 } ?? exitStatus }
+    public var shellStatus: Int32 { signal.map { 128 + $0 } ?? exitStatus }
+    /// Standard output as text, without a trailing newline.
+    public var outputText: String {
+        var text = String(decoding: stdout, as: UTF8.self)
+        while text.hasSuffix("\n") { text.removeLast() }
+        return text
+    }
+    /// The last line of standard error, for one-line messages.
+    public var errorLine: String {
+        String(decoding: stderr, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+    }
 }
 
 /// Where a child's output is copied as it comes (it is kept either way).
@@ -54,22 +90,30 @@ public enum Echo: Sendable {
 }
 
 /// Runs a real child process, copying its output to ours as it comes (see `Echo`) while keeping it.
-enum ChildProcess {
+public enum ChildProcess {
     /// Most bytes kept per stream; the rest is still shown, and the record says the log was truncated.
-    static let logLimit = 64 << 20
+    public static let logLimit = 64 << 20
 
-    static func run(
-        executable: String, arguments: [String], environment: [String: String], directory: String?, echo: Echo
+    /// Runs `executable` with `arguments` (argv, its name first) in `directory` (nil: ours). `input`, when given,
+    /// is written to the child's standard input, which is then closed; nil lets the child share ours.
+    public static func run(
+        executable: String, arguments: [String], environment: [String: String], directory: String?, echo: Echo,
+        input: [UInt8]? = nil
     ) throws -> ChildResult {
         var outPipe: [Int32] = [0, 0]
         var errPipe: [Int32] = [0, 0]
-        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else { throw StoreError("create a pipe", path: executable) }
+        var inPipe: [Int32] = [-1, -1]
+        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0, input == nil || pipe(&inPipe) == 0 else {
+            throw ProcessError.cannotStart(executable, detail: String(cString: strerror(errno)))
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-        for fd in outPipe + errPipe { posix_spawn_file_actions_addclose(&actions, fd) }
+        if input != nil { posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0) }
+        for fd in outPipe + errPipe + inPipe where fd >= 0 { posix_spawn_file_actions_addclose(&actions, fd) }
+        if let directory { gitml_spawn_file_actions_addchdir(&actions, directory) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -91,30 +135,28 @@ enum ChildProcess {
         // The terminal's Ctrl-C reaches the child; git-ml waits for it and records what happened.
         let oldInt = signal(SIGINT, SIG_IGN)
         let oldQuit = signal(SIGQUIT, SIG_IGN)
+        let oldPipe = signal(SIGPIPE, SIG_IGN)
         defer {
             signal(SIGINT, oldInt)
             signal(SIGQUIT, oldQuit)
+            signal(SIGPIPE, oldPipe)
         }
         var start = timespec()
         clock_gettime(CLOCK_MONOTONIC, &start)
         var pid: pid_t = 0
-        // glibc's addchdir_np is not visible to Swift: change directory around the spawn instead.
-        let previous = FileManager.default.currentDirectoryPath
-        if let directory, chdir(directory) != 0 { throw StoreError("enter", path: directory) }
         let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-        if directory != nil { chdir(previous) }
         close(outPipe[1])
         close(errPipe[1])
+        if inPipe[0] >= 0 { close(inPipe[0]) }
         guard status == 0 else {
-            close(outPipe[0])
-            close(errPipe[0])
-            if status == ENOENT { throw LineageError.commandNotFound(arguments.first ?? executable) }
-            throw LineageError.childFailed(String(cString: strerror(status)))
+            for fd in [outPipe[0], errPipe[0], inPipe[1]] where fd >= 0 { close(fd) }
+            if status == ENOENT { throw ProcessError.notFound(arguments.first ?? executable) }
+            throw ProcessError.cannotStart(arguments.first ?? executable, detail: String(cString: strerror(status)))
         }
         var result = ChildResult(
             exitStatus: 0, signal: nil, stdout: [], stderr: [], durationSeconds: 0, peakMemoryBytes: 0,
             truncated: false)
-        pump(out: outPipe[0], err: errPipe[0], echo: echo, into: &result)
+        pump(out: outPipe[0], err: errPipe[0], input: (inPipe[1], input ?? []), echo: echo, into: &result)
         var waitStatus: Int32 = 0
         var usage = rusage()
         while wait4(pid, &waitStatus, 0, &usage) < 0 && errno == EINTR {}
@@ -131,17 +173,36 @@ enum ChildProcess {
         return result
     }
 
-    /// Reads both pipes until they close, copying to ours as `echo` says.
-    private static func pump(out: Int32, err: Int32, echo: Echo, into result: inout ChildResult) {
+    /// Feeds the input and reads both pipes until they close, copying to ours as `echo` says.
+    private static func pump(
+        out: Int32, err: Int32, input: (fd: Int32, bytes: [UInt8]), echo: Echo, into result: inout ChildResult
+    ) {
         var fds = [
             pollfd(fd: out, events: Int16(POLLIN), revents: 0), pollfd(fd: err, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: input.fd, events: Int16(POLLOUT), revents: 0),
         ]
+        var written = 0
+        // Non-blocking, so a child that stops reading cannot stall us while its output waits to be read.
+        if input.fd >= 0 { _ = fcntl(input.fd, F_SETFL, fcntl(input.fd, F_GETFL) | O_NONBLOCK) }
+        if input.fd >= 0 && input.bytes.isEmpty {
+            close(input.fd)
+            fds[2].fd = -1
+        }
         var buffer = [UInt8](repeating: 0, count: 65536)
-        var open = 2
-        while open > 0 {
-            if poll(&fds, 2, -1) < 0 {
+        while fds[0].fd >= 0 || fds[1].fd >= 0 {
+            if poll(&fds, 3, -1) < 0 {
                 if errno == EINTR { continue }
                 break
+            }
+            if fds[2].fd >= 0 && fds[2].revents != 0 {
+                let n = input.bytes.withUnsafeBytes { raw in
+                    write(fds[2].fd, raw.baseAddress.map { $0 + written }, raw.count - written)
+                }
+                if n > 0 { written += n }
+                if (n < 0 && errno != EINTR && errno != EAGAIN) || written == input.bytes.count {
+                    close(fds[2].fd)
+                    fds[2].fd = -1
+                }
             }
             for i in 0..<2 where fds[i].fd >= 0 && fds[i].revents != 0 {
                 let n = read(fds[i].fd, &buffer, buffer.count)
@@ -149,7 +210,6 @@ enum ChildProcess {
                 if n <= 0 {
                     close(fds[i].fd)
                     fds[i].fd = -1
-                    open -= 1
                     continue
                 }
                 let chunk = buffer[0..<n]
@@ -163,6 +223,7 @@ enum ChildProcess {
                 }
             }
         }
+        if fds[2].fd >= 0 { close(fds[2].fd) }
     }
 
     private static func keep(_ chunk: ArraySlice<UInt8>, in log: inout [UInt8], truncated: inout Bool) {
