@@ -44,9 +44,20 @@ public struct RegistryFsck {
                     problem(path, "corrupt", error.message)
                 }
             }
+            if let state = try? registry.model(name) {
+                for ignored in state.ignored where state.versions[ignored.event.version] != nil {
+                    problem("\(directory)/events/\(ignored.event.id).json", "invalid", "the event \(ignored.reason)")
+                }
+            }
             for file in try source.names(in: directory + "/events") where !file.hasPrefix(".") {
                 let path = "\(directory)/events/\(file)"
                 checked += 1
+                if file.hasSuffix(".json.sig") {
+                    if try source.contents(of: String(path.dropLast(4))) == nil {
+                        problem(path, "dangling", "is a signature of an event that is not there")
+                    }
+                    continue
+                }
                 guard let bytes = try source.contents(of: path) else { continue }
                 // The name ends in the first 12 hex digits of the file's SHA-256: an edit shows.
                 let suffix = file.hasSuffix(".json") ? String(file.dropLast(5).split(separator: "-").last ?? "") : ""

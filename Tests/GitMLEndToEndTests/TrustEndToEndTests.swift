@@ -188,6 +188,9 @@ struct TrustEndToEndTests {
         try repo.commitAll("signed approval")
         let pushed = try push(repo)
         #expect(pushed.status == 0, "\(pushed.stderr)")
+        #expect(!repo.files(under: ".mlops/models/churn/events").filter { $0.hasSuffix(".json.sig") }.isEmpty)
+        let fsck = try repo.gitML(["fsck"])
+        #expect(fsck.status == 0, "signature files are part of the registry: \(fsck.stdout)")
 
         // A signature by the wrong key under Alice's name does not verify.
         let mallory = try SigningKey(repo, "mallory", email: "alice@example.com")
@@ -328,6 +331,9 @@ struct TrustEndToEndTests {
         #expect(archive.status == 0)
         let shown = try json(try repo.gitML(["model", "show", "churn@1", "--json"]).stdout)
         #expect(shown["stage"]?.string == "archived")
+        #expect(shown["ignored"]?.array?.first?["reason"]?.string?.contains("in the future") == true)
+        let fsck = try repo.gitML(["fsck"])
+        #expect(fsck.status == 1 && fsck.stdout.contains("invalid  \(path): the event is dated 9999-12-31"))
         try repo.commitAll("future event")
         let refused = try push(repo)
         #expect(refused.status != 0 && refused.stderr.contains(path) && refused.stderr.contains("in the future"))

@@ -23,7 +23,10 @@ struct History: GitMLCommand {
                     ])), terminator: "")
             return 0
         }
-        for event in state.events { print("\(event.time)  \(event.summary)") }
+        let ignored = Dictionary(state.ignored.map { ($0.event.id, $0.reason) }, uniquingKeysWith: { a, _ in a })
+        for event in state.events {
+            print("\(event.time)  \(event.summary)" + (ignored[event.id].map { "  [ignored: \($0)]" } ?? ""))
+        }
         return 0
     }
 }

@@ -29,6 +29,10 @@ struct ShowModel: GitMLCommand {
                         "artifacts": .array(version.file.artifacts.map(\.json)), "digest": .string(version.file.digest),
                         "rolled_back": .bool(version.rolledBack),
                         "approvals": .array(version.approvals.map(\.json)), "gates": .array(version.gates.map(\.json)),
+                        "ignored": .array(
+                            state.ignored.filter { $0.event.version == number }.map {
+                                .object(["event": .string($0.event.id), "reason": .string($0.reason)])
+                            }),
                     ])), terminator: "")
             return 0
         }
@@ -39,6 +43,9 @@ struct ShowModel: GitMLCommand {
             print("artifact  \(artifact.path) sha256:\(artifact.sha256) (\(artifact.size) bytes)")
         }
         for approval in version.approvals { print("approved  by \(approval.actorEmail) at \(approval.time)") }
+        for ignored in state.ignored where ignored.event.version == number {
+            print("ignored   \(ignored.event.id): \(ignored.reason)")
+        }
         for gate in version.gates {
             print(
                 "gates     \(gate.value["stage"]?.string ?? "?") \(gate.passed ? "passed" : "failed") at \(gate.time)")
