@@ -52,7 +52,7 @@ let package = Package(
         /** libgit2 behind Swift types: repository discovery, HEAD, status, diff as patch, remotes, identity. */
         .target(name: "GitMLGit", dependencies: ["CGit2", "GitMLBasics"]),
         /** Atomic files, SHA-256 (OpenSSL), the content-addressed object store and SQLite. */
-        .target(name: "GitMLStore", dependencies: ["CSQLite", "COpenSSL", "GitMLBasics"]),
+        .target(name: "GitMLStore", dependencies: ["CSQLite", "COpenSSL", "CSystemShims", "GitMLBasics"]),
         /** Shared vocabulary: the error protocol, JSON and YAML values, repository-relative paths. */
         .target(name: "GitMLBasics", dependencies: ["CYAML", "CSystemShims"]),
         /** The few libc calls Swift cannot see (glibc's _GNU_SOURCE extensions), wrapped in plain C. */

@@ -5,3 +5,29 @@
 int gitml_spawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
     return posix_spawn_file_actions_addchdir_np(actions, path);
 }
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+struct gitml_open_how {
+    uint64_t flags;
+    uint64_t mode;
+    uint64_t resolve;
+};
+
+const int GITML_O_PATH = O_PATH;
+const unsigned long long GITML_RESOLVE_NO_MAGICLINKS = 0x02;
+const unsigned long long GITML_RESOLVE_NO_SYMLINKS = 0x04;
+const unsigned long long GITML_RESOLVE_BENEATH = 0x08;
+
+int gitml_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve) {
+    struct gitml_open_how how = {(uint64_t)(unsigned int)flags, mode, resolve};
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}

@@ -8,6 +8,7 @@
 public enum PathError: GitMLError {
     case escapesRepository(path: String)
     case symlinkLeavesRepository(path: String, target: String)
+    case symlinkInMLOps(path: String, target: String)
     case notFound(path: String)
 
     public var message: String {
@@ -15,6 +16,8 @@ public enum PathError: GitMLError {
         case .escapesRepository(let path): return "\(path) is outside the repository"
         case .symlinkLeavesRepository(let path, let target):
             return "\(path) is a symbolic link to \(target), outside the repository"
+        case .symlinkInMLOps(let path, let target):
+            return "\(path) is a symbolic link (to \(target)); git-ml follows no link under .mlops"
         case .notFound(let path): return "\(path) does not exist"
         }
     }
@@ -22,6 +25,8 @@ public enum PathError: GitMLError {
         switch self {
         case .escapesRepository, .symlinkLeavesRepository:
             return "git ml only records files inside the work tree; copy or move the data into the repository"
+        case .symlinkInMLOps(let path, _):
+            return "replace it with a directory of its own (git rm \(path), then run the command again)"
         case .notFound: return "check the path, relative to the current directory"
         }
     }
@@ -29,6 +34,7 @@ public enum PathError: GitMLError {
         switch self {
         case .escapesRepository: return "path-outside-repository"
         case .symlinkLeavesRepository: return "symlink-outside-repository"
+        case .symlinkInMLOps: return "symlink-in-mlops"
         case .notFound: return "path-not-found"
         }
     }

@@ -59,6 +59,19 @@ public struct CardBuilder {
             model: facts.model, version: facts.version, markdown: markdown, body: body, lineageDigest: digest)
     }
 
+    /// The card as Markdown (`md`) or a self-contained HTML page (`html`).
+    public static func text(_ card: RenderedCard, format: String) -> String {
+        format == "html" ? html(card) : card.markdown
+    }
+
+    /// Writes the card where it is committed for review (`.mlops/cards/<name>/v<n>.<format>`) and returns that path.
+    @discardableResult
+    public func commit(_ card: RenderedCard, format: String) throws -> String {
+        let path = Self.committedPath(model: card.model, version: card.version, format: format)
+        try workspace.files.write(Array(Self.text(card, format: format).utf8), to: path)
+        return path
+    }
+
     /// A self-contained HTML page for a card: cmark-gfm's safe rendering inside a styled document.
     public static func html(_ card: RenderedCard) -> String {
         HTMLPage.render(title: "Model card: \(card.model) version \(card.version)", body: Markdown.html(card.body))
@@ -77,10 +90,10 @@ public struct CardBuilder {
     {
         let facts = try CardFacts(workspace: workspace, model: name, reference: reference)
         let path = Self.committedPath(model: name, version: facts.version)
-        guard FileSystem.exists(workspace.absolute(path)) else {
+        guard try workspace.files.exists(path) else {
             return ["no card is committed at \(path)"]
         }
-        let text = String(decoding: try AtomicFile.read(workspace.absolute(path), limit: 16 << 20), as: UTF8.self)
+        let text = String(decoding: try workspace.files.read(path, limit: 16 << 20), as: UTF8.self)
         var problems: [String] = []
         let sections = Markdown.sections(FrontMatter.strip(text))
         for title in required {
@@ -137,15 +150,14 @@ public struct CardBuilder {
     private func loadTemplate(_ path: String?) throws -> (MustacheTemplate, String) {
         registerMarkdownContentType
         let (text, source): (String, String)
+        let repositoryTemplate = ".mlops/templates/model-card.md"
         if let path {
             let relative = try workspace.resolve(path)
-            text = String(decoding: try AtomicFile.read(workspace.absolute(relative), limit: 4 << 20), as: UTF8.self)
+            text = String(decoding: try workspace.files.read(relative, limit: 4 << 20), as: UTF8.self)
             source = relative
-        } else if FileSystem.exists(workspace.mlops + "/templates/model-card.md") {
-            text = String(
-                decoding: try AtomicFile.read(workspace.mlops + "/templates/model-card.md", limit: 4 << 20),
-                as: UTF8.self)
-            source = ".mlops/templates/model-card.md"
+        } else if try workspace.files.exists(repositoryTemplate) {
+            text = String(decoding: try workspace.files.read(repositoryTemplate, limit: 4 << 20), as: UTF8.self)
+            source = repositoryTemplate
         } else {
             text = Initializer.modelCardTemplate
             source = "the built-in template"

@@ -41,9 +41,7 @@ struct CardFacts {
             champion = nil
         }
         let cardPath = "\(Registry.root)/\(model)/card.yaml"
-        let bytes =
-            FileSystem.exists(workspace.absolute(cardPath))
-            ? try AtomicFile.read(workspace.absolute(cardPath), limit: 1 << 20) : []
+        let bytes = try workspace.files.exists(cardPath) ? try workspace.files.read(cardPath, limit: 1 << 20) : []
         card = try Self.parseCard(bytes, file: cardPath)
         cardYAMLDigest = try SHA256.hex(of: bytes)
     }

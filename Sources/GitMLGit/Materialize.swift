@@ -54,8 +54,9 @@ extension Repository {
         try check(git_checkout_head(handle, &options), "reset the work tree of \(root)")
     }
 
-    /// Applies a patch (as `git diff --binary` writes it) to the work tree, as `git apply` does.
-    public func apply(patch: [UInt8]) throws {
+    /// Applies a patch (as `git diff --binary` writes it) to the work tree, as `git apply` does, after `confine` has
+    /// accepted every path it names (it throws to refuse, and then nothing is written).
+    public func apply(patch: [UInt8], confine: (String) throws -> Void) throws {
         guard !patch.isEmpty else { return }
         var diff: OpaquePointer?
         try patch.withUnsafeBytes { raw in
@@ -64,6 +65,13 @@ extension Repository {
                 "read the recorded patch")
         }
         defer { git_diff_free(diff) }
+        // Every file the patch touches is checked before anything is written (libgit2 would follow a link).
+        for i in 0..<git_diff_num_deltas(diff) {
+            guard let delta = git_diff_get_delta(diff, i) else { continue }
+            for path in [delta.pointee.old_file.path, delta.pointee.new_file.path] {
+                if let path { try confine(String(cString: path)) }
+            }
+        }
         try check(git_apply(handle, diff, GIT_APPLY_LOCATION_WORKDIR, nil), "apply the recorded patch")
     }
 }

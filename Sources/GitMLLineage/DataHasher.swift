@@ -141,6 +141,8 @@ public final class DataHasher {
 
     /// Digests of the given repository-relative paths, in the order given.
     public func hash(_ paths: [String]) throws -> [DataPointer] {
+        // Paths come from records as well as from the user: each must be reached beneath the work tree.
+        for path in paths { _ = try workspace.files.checked(path) }
         let cache = StatCache(database: try workspace.database.get())
         var allFound: [[Found]] = []
         var allKnown: [[Known?]] = []
@@ -300,7 +302,7 @@ public final class DataHasher {
             let manifest = Manifest(entries: entries)
             let bytes = manifest.bytes
             let sha256 = try SHA256.hex(of: bytes)
-            if writeManifests { try AtomicFile.writeIfAbsent(bytes, to: "\(workspace.manifestsDirectory)/\(sha256)") }
+            if writeManifests { try workspace.files.writeIfAbsent(bytes, to: ".mlops/manifests/\(sha256)") }
             pointer = DataPointer(
                 path: path, type: "directory", sha256: sha256, size: entries.reduce(0) { $0 + $1.size },
                 files: entries.count, manifest: manifest)

@@ -15,15 +15,11 @@ public enum Initializer {
     /// Writes the missing files; returns the ones it created (relative to the repository root).
     public static func initialize(_ workspace: Workspace) throws -> [String] {
         var created: [String] = []
-        for (path, text) in files {
-            let absolute = "\(workspace.mlops)/\(path)"
-            if FileSystem.exists(absolute) { continue }
-            try AtomicFile.write(Array(text.utf8), to: absolute)
+        for (path, text) in files where try workspace.files.create(Array(text.utf8), at: ".mlops/" + path, mode: 0o644)
+        {
             created.append(".mlops/" + path)
         }
-        for directory in [workspace.runsDirectory, workspace.manifestsDirectory, workspace.patchesDirectory] {
-            try AtomicFile.makeDirectories(directory)
-        }
+        for directory in ["runs", "manifests", "patches"] { try workspace.files.makeDirectories(".mlops/" + directory) }
         _ = try workspace.database.get()
         return created
     }

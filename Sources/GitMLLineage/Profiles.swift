@@ -22,7 +22,7 @@ public struct ProfileStore {
         }
         let bytes = profile.bytes
         let id = try SHA256.hex(of: bytes)
-        try AtomicFile.writeIfAbsent(bytes, to: "\(workspace.profilesDirectory)/\(id).json")
+        try workspace.files.writeIfAbsent(bytes, to: ".mlops/profiles/\(id).json")
         return (id, profile)
     }
 

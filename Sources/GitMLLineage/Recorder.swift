@@ -22,6 +22,8 @@ public struct RecordRequest: Sendable {
     public var reproduces: String?
     /// Where the child's output is copied as it comes.
     public var echo: Echo = .same
+    /// The command's environment; nil: git-ml's own (a reproduction passes a minimal one).
+    public var childEnvironment: [String: String]?
 
     public init() {}
 }
@@ -96,7 +98,7 @@ public final class Recorder {
             "\(workspace.cacheDirectory)/tmp/metrics-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).jsonl"
         try AtomicFile.makeDirectories(AtomicFile.parent(of: metricsFile))
         defer { unlink(metricsFile) }
-        var environment = workspace.environment
+        var environment = request.childEnvironment ?? workspace.environment
         environment["GIT_ML_SEED"] = String(seed)
         environment["PYTHONHASHSEED"] = String(seed)
         environment["GIT_ML_METRICS"] = metricsFile
@@ -152,7 +154,7 @@ public final class Recorder {
                 ? RepositoryPath.resolve(path, root: workspace.root, currentDirectory: workspace.root)
                 : workspace.resolve(path)
         }
-        let artifactPaths = try request.artifacts.map { try workspace.resolveOutput($0) }
+        let artifactPaths = try request.artifacts.map { try workspace.resolveRecordable($0) }
         let parents = try request.parents.map { try RunStore(workspace: workspace).resolve($0) }
         var params = try paramsFile()
         for text in request.params {
@@ -243,7 +245,7 @@ public final class Recorder {
             let text = String(decoding: state.patch, as: UTF8.self)
             let bytes = Array(scanner.redactKnownValues(text).utf8)
             let digest = try SHA256.hex(of: bytes)
-            try AtomicFile.writeIfAbsent(bytes, to: "\(workspace.patchesDirectory)/\(digest)")
+            try workspace.files.writeIfAbsent(bytes, to: ".mlops/patches/\(digest)")
             patch = .string(digest)
         }
         let remote = try repository.remoteURL().map { scanner.redact(url: $0) }
@@ -298,7 +300,7 @@ public final class Recorder {
         let clean = scrub(.object(record))
         let bytes = Array(JSONWriter.pretty(clean).utf8)
         let id = try SHA256.hex(of: bytes)
-        try AtomicFile.write(bytes, to: workspace.recordPath(id), mode: 0o444)
+        try workspace.files.writeIfAbsent(bytes, to: ".mlops/runs/\(id).json")
         try? RunIndex(workspace: workspace).add(id: id, record: clean)
         return id
     }

@@ -29,7 +29,7 @@ public struct RunStore {
 
     /// Every record id present (file names that are digests), sorted.
     public func ids() -> [String] {
-        FileSystem.list(workspace.runsDirectory).compactMap { name -> String? in
+        ((try? workspace.files.list(".mlops/runs")) ?? []).compactMap { name -> String? in
             guard name.hasSuffix(".json") else { return nil }
             let id = String(name.dropLast(5))
             return SHA256.isDigest(id) ? id : nil
@@ -67,7 +67,8 @@ public struct RunStore {
 
     /// Reads a record and checks that its bytes still hash to its name and that it parses.
     public func read(_ id: String) throws -> StoredRun {
-        try StoredRun(id: id, bytes: try AtomicFile.read(workspace.recordPath(id)))
+        guard SHA256.isDigest(id) else { throw LineageError.runNotFound(prefix: id, suggestions: []) }
+        return try StoredRun(id: id, bytes: try workspace.files.read(".mlops/runs/\(id).json"))
     }
 }
 

@@ -19,12 +19,11 @@ public struct WorkTreeSource: RegistrySource {
     public init(workspace: Workspace) { self.workspace = workspace }
 
     public func names(in directory: String) throws -> [String] {
-        FileSystem.list(workspace.absolute(directory)).sorted()
+        try workspace.files.list(directory).sorted()
     }
 
     public func contents(of path: String) throws -> [UInt8]? {
-        let absolute = workspace.absolute(path)
-        return FileSystem.exists(absolute) ? try AtomicFile.read(absolute, limit: 64 << 20) : nil
+        try workspace.files.exists(path) ? try workspace.files.read(path, limit: 64 << 20) : nil
     }
 }
 

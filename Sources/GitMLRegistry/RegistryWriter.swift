@@ -51,7 +51,7 @@ public struct RegistryWriter {
             }
             let bytes = ModelVersion.bytes(model: name, version: next, run: run.id, artifacts: chosen, owner: owner)
             let relative = ModelVersion.path(model: name, version: next)
-            guard try AtomicFile.create(bytes, at: workspace.absolute(relative)) else {
+            guard try workspace.files.create(bytes, at: relative) else {
                 throw StoreError("create", path: relative, errno: EEXIST)
             }
             let version = try ModelVersion(bytes: bytes, file: relative)
@@ -118,10 +118,10 @@ public struct RegistryWriter {
         if !approvers.isEmpty && !approvers.contains(where: { GitIdentity.normalize($0) == me }) {
             warnings.append("\(event.actorEmail) is not among config.yaml's approvers; this approval does not count")
         }
-        let signers = workspace.absolute(SSHSignatures.allowedSignersFile)
-        if FileSystem.exists(signers) {
+        if try workspace.files.exists(SSHSignatures.allowedSignersFile) {
             let verifier = try SignatureVerifier(
-                allowedSigners: try AtomicFile.read(signers, limit: 1 << 20), environment: workspace.environment)
+                allowedSigners: try workspace.files.read(SSHSignatures.allowedSignersFile, limit: 1 << 20),
+                environment: workspace.environment)
             switch verifier.verify(
                 event.bytes, signature: event.signature, principal: event.actorEmail, time: event.time)
             {
@@ -236,10 +236,10 @@ public struct RegistryWriter {
         let repository = workspace.repository
         if let key = SSHSignatures.SigningKey(config: repository.config, environment: workspace.environment) {
             let signed = try SSHSignatures.sign(bytes, with: key, environment: workspace.environment)
-            _ = try AtomicFile.create(signed, at: workspace.absolute(SSHSignatures.signaturePath(of: relative)))
+            _ = try workspace.files.create(signed, at: SSHSignatures.signaturePath(of: relative))
             signature = signed
         }
-        _ = try AtomicFile.create(bytes, at: workspace.absolute(relative))
+        _ = try workspace.files.create(bytes, at: relative)
         var event = try RegistryEvent(id: id, bytes: bytes, file: relative)
         event.signature = signature
         return event

@@ -16,6 +16,8 @@ public struct ReproduceOptions: Sendable {
     public var dataRoot: String?
     /// Where the command's output is copied as it runs.
     public var echo: Echo = .stderr
+    /// Variables of the auditor's environment passed to the re-run on purpose (`--pass-env NAME`).
+    public var passEnvironment: [String] = []
 
     public init() {}
 }
@@ -143,24 +145,29 @@ public struct Reproducer {
                 try workspace.repository.materialize(commit, into: directory)
             }
         }
+        // Everything the record names is confined to the checkout: the patch's files, the data copies, the
+        // command's directory. A link in the recorded commit cannot carry a write out of it.
+        let checkout = Beneath(root: directory)
         if let patch = original.record["git"]?["patch"]?.string {
-            try copy.apply(patch: try AtomicFile.read("\(workspace.patchesDirectory)/\(patch)"))
+            guard SHA256.isDigest(patch) else {
+                throw LineageError.invalidRecord(file: ".mlops/runs/\(id).json", detail: "git.patch is not a digest")
+            }
+            try copy.apply(patch: try workspace.files.read(".mlops/patches/\(patch)")) { path in
+                _ = try checkout.checked(path)
+            }
             result.patchApplied = true
         }
         let sandbox = try Self.prepare(directory, for: original, from: workspace)
 
         // Data first: nothing runs on bytes that are not the recorded ones.
-        let source =
-            options.dataRoot.map {
-                RepositoryPath.normalize($0.hasPrefix("/") ? $0 : workspace.currentDirectory + "/" + $0)
-            } ?? workspace.root
+        let source = options.dataRoot.map { Beneath(root: workspace.inputPath($0)) } ?? workspace.files
         for item in original.data {
-            guard let path = item["path"]?.string, !FileSystem.exists(sandbox.absolute(path)) else { continue }
-            let from = source + (path.isEmpty ? "" : "/" + path)
+            guard let path = item["path"]?.string else { continue }
+            let target = try checkout.checked(path)
+            guard !FileSystem.exists(target) else { continue }
+            let from = try source.checked(path)
             if FileSystem.exists(from) {
-                try PerformanceTrace.measure("copy \(path)") {
-                    try FileCopy.tree(from: from, to: sandbox.absolute(path))
-                }
+                try PerformanceTrace.measure("copy \(path)") { try FileCopy.tree(from: from, to: target) }
             }
         }
         result.data = try PerformanceTrace.measure("verify data") {
@@ -181,14 +188,29 @@ public struct Reproducer {
         }
         result.seconds.setup = PerformanceTrace.now() - started
 
-        // The command, where it ran, with its seed and params.
+        // The command, where it ran (inside the checkout), with its seed and params, in a minimal environment.
         let cwd = original.record["command"]?["cwd"]?.string ?? ""
+        guard RepositoryPath.relativePath(RepositoryPath.normalize(directory + "/" + cwd), under: directory) != nil,
+            try checkout.isDirectory(cwd)
+        else {
+            throw LineageError.invalidRecord(
+                file: ".mlops/runs/\(id).json", detail: "command.cwd \(cwd.prefix(80)) is not a directory of the checkout")
+        }
         let runWorkspace = try Workspace(
             currentDirectory: cwd.isEmpty ? directory : directory + "/" + cwd, environment: workspace.environment)
         var request = RecordRequest()
         request.data = original.data.compactMap { $0["path"]?.string }.map(runWorkspace.absolute)
         request.artifacts = original.artifacts.compactMap { $0["path"]?.string }.map(runWorkspace.absolute)
-        request.seed = original.record["seed"]?["value"]?.number.map { UInt32(clamping: Int64($0)) }
+        request.childEnvironment = Self.childEnvironment(
+            recorded: original.record["environment"]?["variables"], auditor: workspace.environment,
+            passing: options.passEnvironment)
+        if let seed = original.record["seed"]?["value"], seed != .null {
+            guard let value = seed.integer(in: 0...Int64(UInt32.max)) else {
+                throw LineageError.invalidRecord(
+                    file: ".mlops/runs/\(id).json", detail: "seed.value must be a whole number from 0 to 4294967295")
+            }
+            request.seed = UInt32(value)
+        }
         request.params = original.params.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.paramText($0.value))" }
         request.reproduces = id
         request.echo = options.echo
@@ -233,6 +255,26 @@ public struct Reproducer {
         }
         result.seconds.compare = PerformanceTrace.now() - compareStarted
         return result
+    }
+
+    /// What the re-run sees of the environment: PATH, HOME, LANG, TMPDIR and git-ml's own `GIT_ML_*` from the
+    /// auditor's, the recorded allow-listed variables with their recorded values (never a loader or git setting),
+    /// and what `--pass-env` names. Not the auditor's tokens.
+    static func childEnvironment(recorded: JSONValue?, auditor: [String: String], passing: [String]) -> [String: String]
+    {
+        var environment: [String: String] = [:]
+        for name in ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TERM"] { environment[name] = auditor[name] }
+        for (name, value) in auditor where name.hasPrefix("GIT_ML_") { environment[name] = value }
+        for (name, value) in recorded?.object ?? [:] {
+            let forbidden = ["LD_", "DYLD_", "GIT_"].contains { name.hasPrefix($0) } && !name.hasPrefix("GIT_ML_")
+            guard !forbidden, environment[name] == nil, let text = value.string, text != SecretScanner.redacted else {
+                continue
+            }
+            environment[name] = text
+        }
+        for name in passing { environment[name] = auditor[name] }
+        environment["PATH"] = environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        return environment
     }
 
     /// Metric by metric: exact, within its tolerance, outside it, or missing from the new run.

@@ -2,6 +2,7 @@ import Foundation
 import GitMLBasics
 import GitMLLineage
 import GitMLMarkdown
+import GitMLStore
 
 /// The Markdown report of a reproduction: the verdict first, then every table behind it.
 public enum ReproductionReport {
@@ -101,5 +102,25 @@ public enum ReproductionReport {
             ]),
             "command_seconds": .double((r.seconds.command * 1000).rounded() / 1000),
         ])
+    }
+}
+
+extension Reproducer {
+    /// Writes the report as Markdown and HTML where the user asked (anywhere they can write; inside the work tree
+    /// never through a link leading out), else under `.git/git-ml/reports/`, and the reproduced run's record beside
+    /// it. Returns the Markdown report's path.
+    public func writeReport(_ result: Reproduction, id: String, markdown: String, html: String, to userPath: String?)
+        throws -> String
+    {
+        let markdownPath =
+            userPath
+            ?? "\(workspace.repository.commonDirectory)/git-ml/reports/\(id.prefix(12))-\(Timestamp.now().filter(\.isNumber)).md"
+        let stem = markdownPath.hasSuffix(".md") ? String(markdownPath.dropLast(3)) : markdownPath
+        try workspace.writeOutput(Array(markdown.utf8), to: markdownPath)
+        try workspace.writeOutput(Array(html.utf8), to: stem + ".html")
+        if let record = result.newRecord, let newRun = result.newRun {
+            try workspace.writeOutput(record, to: AtomicFile.parent(of: stem + ".md") + "/\(newRun).json")
+        }
+        return workspace.inputPath(markdownPath)
     }
 }

@@ -50,26 +50,65 @@ public enum AtomicFile {
         }
     }
 
+    /// `write(_:to:)` through an open directory: the temporary file and the rename both happen in `directory`, so no
+    /// link can be swapped into the path between checking and writing. `path` names the file in errors.
+    public static func write(
+        _ bytes: some Collection<UInt8>, in directory: Int32, name: String, mode: mode_t = 0o644, path: String
+    ) throws {
+        _ = try place(bytes, in: directory, name: name, mode: mode, path: path) { temporary in
+            guard renameat(directory, temporary, directory, name) == 0 else {
+                throw StoreError("rename into place", path: path)
+            }
+            return true
+        }
+    }
+
+    /// `create(_:at:)` through an open directory.
+    public static func create(
+        _ bytes: some Collection<UInt8>, in directory: Int32, name: String, mode: mode_t = 0o444, path: String
+    ) throws -> Bool {
+        try place(bytes, in: directory, name: name, mode: mode, path: path) { temporary in
+            if linkat(directory, temporary, directory, name, 0) == 0 { return true }
+            if errno == EEXIST { return false }
+            throw StoreError("create", path: path)
+        }
+    }
+
     /// Writes a synced temporary file beside `path`, lets `install` put it in place, then syncs the directory.
     private static func place(
         _ bytes: some Collection<UInt8>, at path: String, mode: mode_t, install: (String) throws -> Bool
     ) throws -> Bool {
         let directory = parent(of: path)
         try makeDirectories(directory)
-        let temporary = temporaryName(for: path)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw StoreError("create", path: temporary) }
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError("open directory", path: directory) }
+        defer { close(fd) }
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        return try place(bytes, in: fd, name: name, mode: mode, path: path) { temporary in
+            try install(directory + "/" + temporary)
+        }
+    }
+
+    /// Writes a synced temporary file in `directory`, lets `install` (given its name) put it in place, then syncs
+    /// the directory.
+    private static func place(
+        _ bytes: some Collection<UInt8>, in directory: Int32, name: String, mode: mode_t, path: String,
+        install: (String) throws -> Bool
+    ) throws -> Bool {
+        let temporary = ".\(name).tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let fd = openat(directory, temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
+        guard fd >= 0 else { throw StoreError("create a temporary file for", path: path) }
         var closed = false
         defer {
             if !closed { close(fd) }
-            unlink(temporary)
+            unlinkat(directory, temporary, 0)
         }
-        try writeAll(fd, Array(bytes), path: temporary)
-        guard fsync(fd) == 0 else { throw StoreError("fsync", path: temporary) }
+        try writeAll(fd, Array(bytes), path: path)
+        guard fsync(fd) == 0 else { throw StoreError("fsync", path: path) }
         closed = true
-        guard close(fd) == 0 else { throw StoreError("close", path: temporary) }
+        guard close(fd) == 0 else { throw StoreError("close", path: path) }
         let installed = try install(temporary)
-        if installed { try syncDirectory(directory) }
+        if installed { guard fsync(directory) == 0 else { throw StoreError("fsync directory of", path: path) } }
         return installed
     }
 
@@ -149,8 +188,16 @@ public enum AtomicFile {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StoreError("open", path: path) }
         defer { close(fd) }
+        return try read(descriptor: fd, path: path, limit: limit)
+    }
+
+    /// Reads an open file to its end, refusing anything but a regular file and more than `limit` bytes.
+    public static func read(descriptor fd: Int32, path: String, limit: Int = 256 << 20) throws -> [UInt8] {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw StoreError("stat", path: path) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw InputError.unreadable(source: path, detail: "not a regular file")
+        }
         guard Int(info.st_size) <= limit else { throw InputError.tooLarge(source: path, limit: limit) }
         var bytes = [UInt8](repeating: 0, count: max(Int(info.st_size), 4096) + 1)
         var offset = 0

@@ -234,8 +234,19 @@ struct RegistryEndToEndTests {
         let html = try repo.gitML(["card", "churn@1", "--format", "html", "-o", "card.html"])
         #expect(html.status == 0)
         #expect(try repo.read("card.html").hasPrefix("<!DOCTYPE html>"))
-        let outside = try repo.gitML(["card", "churn@1", "-o", "../escape.md"])
-        #expect(outside.status == 2 && !FileManager.default.fileExists(atPath: repo.root + "/../escape.md"))
+        // A path typed on the command line is the user's to choose, as with git format-patch -o ...
+        let outsidePath = repo.root + "-card.md"
+        defer { try? FileManager.default.removeItem(atPath: outsidePath) }
+        let outside = try repo.gitML(["card", "churn@1", "-o", outsidePath])
+        #expect(outside.status == 0 && FileManager.default.fileExists(atPath: outsidePath))
+        // ... but a committed link inside the repository does not carry a write out of it.
+        let elsewhere = repo.root + "-elsewhere"
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: elsewhere) }
+        try FileManager.default.createSymbolicLink(atPath: repo.root + "/outdir", withDestinationPath: elsewhere)
+        let linked = try repo.gitML(["card", "churn@1", "-o", "outdir/y.html", "--format", "html"])
+        #expect(linked.status == 2 && linked.stderr.contains("outdir is a symbolic link"))
+        #expect(!FileManager.default.fileExists(atPath: elsewhere + "/y.html"))
         let pr = try repo.gitML(["card", "churn", "--pr"])
         #expect(pr.status == 0 && pr.stdout.hasPrefix("### Model card: churn version 1 (draft)"))
     }

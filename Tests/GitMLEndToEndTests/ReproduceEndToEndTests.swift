@@ -125,11 +125,16 @@ struct ReproduceEndToEndTests {
         try repo.git("commit", "-qm", "noisy")
         let run = try repo.gitML(["run", "--json", "--", "python3", "noisy.py"])
         let id = try #require(try json(String(run.stdout.split(separator: "\n").last ?? ""))["id"]?.string)
-        let strict = try repo.gitML(["reproduce", id, "--json"], environment: ["BUMP": "0.001"])
+        // The auditor's environment does not reach the re-run unless passed on purpose.
+        let isolated = try repo.gitML(["reproduce", id, "--json"], environment: ["BUMP": "0.001"])
+        #expect(try json(isolated.stdout)["verdict"]?.string == "reproduced", "\(isolated.stdout)")
+        let strict = try repo.gitML(
+            ["reproduce", id, "--json", "--pass-env", "BUMP"], environment: ["BUMP": "0.001"])
         #expect(strict.status == 1)
         #expect(try json(strict.stdout)["verdict"]?.string == "not reproduced")
         let lenient = try repo.gitML(
-            ["reproduce", id, "--json", "--tolerance", "score=0.01"], environment: ["BUMP": "0.001"])
+            ["reproduce", id, "--json", "--tolerance", "score=0.01", "--pass-env", "BUMP"],
+            environment: ["BUMP": "0.001"])
         #expect(lenient.status == 0)
         let report = try json(lenient.stdout)
         #expect(report["verdict"]?.string == "reproduced within tolerance")

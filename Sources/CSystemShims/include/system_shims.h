@@ -6,4 +6,16 @@
 /// the child changes directory itself, so the parent's working directory never moves under other threads.
 int gitml_spawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *path);
 
+/// openat2(2) with `resolve` flags (RESOLVE_BENEATH, RESOLVE_NO_SYMLINKS, RESOLVE_NO_MAGICLINKS), which libc does not
+/// wrap: returns the descriptor, or -1 with errno (ENOSYS where the kernel predates Linux 5.6).
+int gitml_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve);
+
+/// O_PATH (a descriptor that only names a place), which glibc shows only under _GNU_SOURCE.
+extern const int GITML_O_PATH;
+
+/// The resolve flags, as numbers Swift can read.
+extern const unsigned long long GITML_RESOLVE_BENEATH;
+extern const unsigned long long GITML_RESOLVE_NO_SYMLINKS;
+extern const unsigned long long GITML_RESOLVE_NO_MAGICLINKS;
+
 #endif

@@ -71,34 +71,25 @@ struct Card: GitMLCommand {
                     "--all renders many cards", hint: "add --write to write each to .mlops/cards/")
             }
             let cards = try builder.renderAll(name, templatePath: template)
-            for card in cards {
-                let text = format == "html" ? CardBuilder.html(card) : card.markdown
-                try AtomicFile.write(
-                    Array(text.utf8),
-                    to: workspace.absolute(
-                        CardBuilder.committedPath(model: name, version: card.version, format: format)))
-            }
+            for card in cards { try builder.commit(card, format: format) }
             print("wrote \(cards.count) cards under .mlops/cards/\(name)/")
             return 0
         }
         let card = try builder.render(name, reference: reference ?? "latest", templatePath: template)
-        let text = format == "html" ? CardBuilder.html(card) : card.markdown
-        var destination = try output.map { try workspace.resolveOutput($0) }
-        if write { destination = CardBuilder.committedPath(model: name, version: card.version, format: format) }
-        guard let destination else {
-            print(text, terminator: "")
-            return 0
+        if write {
+            print("wrote \(try builder.commit(card, format: format))")
+        } else if let output {
+            print("wrote \(try workspace.writeOutput(Array(CardBuilder.text(card, format: format).utf8), to: output))")
+        } else {
+            print(CardBuilder.text(card, format: format), terminator: "")
         }
-        try AtomicFile.write(Array(text.utf8), to: workspace.absolute(destination))
-        print("wrote \(destination)")
         return 0
     }
 
     /// The sections gates.yaml requires of a card (production's, else staging's), else the default ones. A gates
     /// file that cannot be read is an error, not a reason to fall back.
     private func requiredSections(_ workspace: Workspace) throws -> [String] {
-        let spec =
-            FileSystem.exists(workspace.absolute(GateSpec.file)) ? try GateRunner(workspace: workspace).spec() : nil
+        let spec = try workspace.files.exists(GateSpec.file) ? try GateRunner(workspace: workspace).spec() : nil
         let declared = spec?.cardSections(for: .production) ?? spec?.cardSections(for: .staging) ?? []
         return declared.isEmpty ? CardBuilder.defaultSections : declared
     }

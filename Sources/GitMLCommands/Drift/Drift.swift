@@ -27,7 +27,7 @@ struct DriftCommand: GitMLCommand {
 
     @OptionGroup var common: CommonOptions
     @Argument(help: "The model (model@stage or model@version; default stage: production).") var model: String
-    @Option(help: ArgumentHelp("The current data: a CSV or JSON-lines file inside the repository.", valueName: "file"))
+    @Option(help: ArgumentHelp("The current data: a CSV or JSON-lines file, anywhere.", valueName: "file"))
     var current: String
     @Option(help: ArgumentHelp("A run, a profile id, or a data file to compare with instead.", valueName: "ref"))
     var reference: String?
@@ -38,7 +38,7 @@ struct DriftCommand: GitMLCommand {
     var thresholds: [String] = []
     @Option(help: ArgumentHelp("Only these columns, comma-separated.", valueName: "a,b")) var columns: String?
     @Option(
-        name: .customShort("o"), help: ArgumentHelp("Write to this file (inside the repository).", valueName: "file"))
+        name: .customShort("o"), help: ArgumentHelp("Write to this file.", valueName: "file"))
     var output: String?
     var wantsJSON: Bool { format == "json" }
 
@@ -62,9 +62,9 @@ struct DriftCommand: GitMLCommand {
             }
         }
         let (referenceLabel, referenceProfile) = try resolveReference(workspace)
-        let currentPath = try workspace.resolve(current)
+        let currentPath = current
         let currentProfile = try ProfileBuilder.build(
-            path: workspace.absolute(currentPath), source: currentPath, name: "current")
+            path: workspace.inputPath(current), source: currentPath, name: "current")
         let only = Set(
             (columns ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         )
@@ -85,9 +85,7 @@ struct DriftCommand: GitMLCommand {
         default: text = DriftReport.text(results, title: title)
         }
         if let output {
-            let destination = try workspace.resolveOutput(output)
-            try AtomicFile.write(Array(text.utf8), to: workspace.absolute(destination))
-            printError("wrote \(destination)")
+            printError("wrote \(try workspace.writeOutput(Array(text.utf8), to: output))")
         } else {
             print(text, terminator: "")
         }
@@ -98,16 +96,16 @@ struct DriftCommand: GitMLCommand {
     /// run of model@stage.
     private func resolveReference(_ workspace: Workspace) throws -> (String, ProfileSummary) {
         if let reference {
-            if let path = try? workspace.resolve(reference), !FileSystem.isDirectory(workspace.absolute(path)) {
+            let path = workspace.inputPath(reference)
+            if FileSystem.exists(path) && !FileSystem.isDirectory(path) {
                 return (
-                    path,
-                    ProfileSummary(
-                        try ProfileBuilder.build(path: workspace.absolute(path), source: path, name: "reference"))
+                    reference,
+                    ProfileSummary(try ProfileBuilder.build(path: path, source: reference, name: "reference"))
                 )
             }
             let lower = reference.lowercased()
             if lower.count >= 4, lower.allSatisfy(\.isHexDigit) {
-                let profiles = FileSystem.list(workspace.profilesDirectory).filter {
+                let profiles = try workspace.files.list(".mlops/profiles").filter {
                     $0.hasPrefix(lower) && $0.hasSuffix(".json")
                 }
                 if profiles.count == 1 {
@@ -138,7 +136,7 @@ struct DriftCommand: GitMLCommand {
 
     private func loadProfile(_ workspace: Workspace, _ id: String) throws -> ProfileSummary {
         let file = ".mlops/profiles/\(id).json"
-        let bytes = try AtomicFile.read(workspace.absolute(file))
+        let bytes = try workspace.files.read(file)
         guard try SHA256.hex(of: bytes) == id else {
             throw LineageError.invalidRecord(
                 file: file, detail: "content does not match its name: the profile was modified")

@@ -31,12 +31,18 @@ struct Reproduce: GitMLCommand {
             valueName: "tol"))
     var tolerances: [String] = []
     @Flag(help: "Keep the temporary work tree for inspection.") var keep = false
-    @Option(help: ArgumentHelp("Write the report here (inside the repository; an .html beside it).", valueName: "path"))
+    @Option(help: ArgumentHelp("Write the report here (an .html beside it).", valueName: "path"))
     var report: String?
     @Option(
         help: ArgumentHelp(
             "Find the recorded data paths under this directory instead of the work tree.", valueName: "path"))
     var dataRoot: String?
+    @Option(
+        name: .customLong("pass-env"),
+        help: ArgumentHelp(
+            "Pass this variable of your environment to the re-run (repeatable); by default it gets only PATH, HOME, LANG, TMPDIR, GIT_ML_* and the recorded allow-listed variables.",
+            valueName: "name"))
+    var passEnvironment: [String] = []
     var wantsJSON: Bool { output.json }
 
     func execute() throws -> Int32 {
@@ -60,22 +66,13 @@ struct Reproduce: GitMLCommand {
         }
         options.keep = keep
         options.dataRoot = dataRoot
+        options.passEnvironment = passEnvironment
         let id = try runID(workspace)
-        let reportPath = try report.map { try workspace.resolveOutput($0) }
-        let result = try Reproducer(workspace: workspace).reproduce(id, options: options)
-
+        let reproducer = Reproducer(workspace: workspace)
+        let result = try reproducer.reproduce(id, options: options)
         let markdown = ReproductionReport.markdown(result)
-        let base =
-            reportPath.map(workspace.absolute)
-            ?? "\(workspace.repository.commonDirectory)/git-ml/reports/\(id.prefix(12))-\(Timestamp.now().filter(\.isNumber)).md"
-        let htmlPath = (base.hasSuffix(".md") ? String(base.dropLast(3)) : base) + ".html"
-        try AtomicFile.write(Array(markdown.utf8), to: base)
-        try AtomicFile.write(
-            Array(HTMLReport.page(title: "Reproduction of run \(id.prefix(12))", markdown: markdown).utf8), to: htmlPath
-        )
-        if let record = result.newRecord, let newRun = result.newRun {
-            try AtomicFile.write(record, to: AtomicFile.parent(of: base) + "/\(newRun).json")
-        }
+        let html = CardBuilder.page(title: "Reproduction of run \(id.prefix(12))", markdown: markdown)
+        let base = try reproducer.writeReport(result, id: id, markdown: markdown, html: html, to: report)
         if output.json {
             guard case .object(var members) = ReproductionReport.json(result) else { return result.verdict.exitStatus }
             members["report"] = .string(base)
@@ -115,8 +112,3 @@ struct Reproduce: GitMLCommand {
 }
 
 /// A Markdown document as one self-contained HTML page (the card's page style).
-enum HTMLReport {
-    static func page(title: String, markdown: String) -> String {
-        GitMLCards.CardBuilder.page(title: title, markdown: markdown)
-    }
-}
