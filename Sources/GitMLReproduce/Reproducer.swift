@@ -194,7 +194,8 @@ public struct Reproducer {
             try checkout.isDirectory(cwd)
         else {
             throw LineageError.invalidRecord(
-                file: ".mlops/runs/\(id).json", detail: "command.cwd \(cwd.prefix(80)) is not a directory of the checkout")
+                file: ".mlops/runs/\(id).json",
+                detail: "command.cwd \(cwd.prefix(80)) is not a directory of the checkout")
         }
         let runWorkspace = try Workspace(
             currentDirectory: cwd.isEmpty ? directory : directory + "/" + cwd, environment: workspace.environment)

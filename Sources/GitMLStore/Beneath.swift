@@ -84,7 +84,8 @@ public struct Beneath: Sendable {
     }
 
     /// Writes `bytes` to `relative` only if nothing has that name (false, writing nothing, when something does).
-    public func create(_ bytes: some Collection<UInt8>, at relative: String, mode: Glibc.mode_t = 0o444) throws -> Bool {
+    public func create(_ bytes: some Collection<UInt8>, at relative: String, mode: Glibc.mode_t = 0o444) throws -> Bool
+    {
         let (directory, name) = try parentDirectory(of: relative, create: true)
         defer { close(directory) }
         return try AtomicFile.create(bytes, in: directory, name: name, mode: mode, path: relative)
