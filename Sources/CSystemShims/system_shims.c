@@ -23,6 +23,8 @@ struct gitml_open_how {
 };
 
 const int GITML_O_PATH = O_PATH;
+
+int gitml_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 const unsigned long long GITML_RESOLVE_NO_MAGICLINKS = 0x02;
 const unsigned long long GITML_RESOLVE_NO_SYMLINKS = 0x04;
 const unsigned long long GITML_RESOLVE_BENEATH = 0x08;

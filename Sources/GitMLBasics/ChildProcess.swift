@@ -103,7 +103,11 @@ public enum ChildProcess {
         var outPipe: [Int32] = [0, 0]
         var errPipe: [Int32] = [0, 0]
         var inPipe: [Int32] = [-1, -1]
-        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0, input == nil || pipe(&inPipe) == 0 else {
+        // Close-on-exec, so a child started at the same time on another thread does not inherit this child's
+        // pipes (it would hold the write end of this one's stdin open, and both would wait forever).
+        guard gitml_pipe_cloexec(&outPipe) == 0, gitml_pipe_cloexec(&errPipe) == 0,
+            input == nil || gitml_pipe_cloexec(&inPipe) == 0
+        else {
             throw ProcessError.cannotStart(executable, detail: String(cString: strerror(errno)))
         }
         var actions = posix_spawn_file_actions_t()

@@ -49,8 +49,10 @@ public struct ColumnProfile: Sendable {
         let edges = (0...bins).map { $0 == bins ? max : min + Double($0) * width }
         var counts = [Int64](repeating: 0, count: bins)
         for (value, weight) in sketch.weighted {
-            let i = width > 0 ? Swift.min(bins - 1, Int((value - min) / width)) : 0
-            counts[i] += weight
+            // A value outside [min, max] (a hand-edited profile) lands in the end bin, never an index out of range.
+            let position = width > 0 ? (value - min) / width : 0
+            let i = !(position > 0) ? 0 : position >= Double(bins - 1) ? bins - 1 : Int(position)
+            counts[i] &+= weight
         }
         return (edges, counts)
     }

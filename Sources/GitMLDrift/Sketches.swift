@@ -103,10 +103,13 @@ public struct QuantileSketch: Sendable, Equatable {
     }
 
     public init?(json: JSONValue) {
+        // Weights are 2^level and are summed: more than 40 levels (a trillion values) is not a sketch git-ml wrote.
         guard json["kind"]?.string == "kll", let k = json["k"]?.int(in: 8...1 << 20),
-            let count = json["count"]?.integer(in: 0...Int64.max), let levels = json["levels"]?.array
+            let count = json["count"]?.integer(in: 0...Int64.max), let levels = json["levels"]?.array,
+            levels.count <= 40
         else { return nil }
-        self.init(k: k, levels: levels.map { ($0.array ?? []).compactMap(\.number) }, count: count)
+        self.init(
+            k: k, levels: levels.map { ($0.array ?? []).compactMap(\.number).filter(\.isFinite) }, count: count)
     }
 }
 

@@ -55,6 +55,12 @@ public struct GateInputs: Sendable {
     public var allowedApprovers: [String] = []
     /// True when an allowed_signers file judges approvals (only those with a good signature count).
     public var signaturesRequired = false
+    /// Everyone who counts as the version's owner (the run's, the version file's and the registrant's email).
+    public var owners: [String] = []
+    /// Under allowed_signers, no good signature names who registered the version: its owner cannot be known.
+    public var ownerUnknown = false
+    /// A champion exists but its run record is missing: comparisons with it fail rather than pass.
+    public var championRecordMissing = false
     /// What is wrong with the version's committed card (empty: nothing); nil when it was not examined.
     public var cardProblems: [String]?
 
@@ -106,11 +112,12 @@ public enum GateEvaluation {
             ]
             .compactMap { $0 }.joined(separator: ", ")
             guard let value = metrics[metric]?.number else { return [missingMetric(label, metric, limits, metrics)] }
+            if inputs.championRecordMissing { return [championMissing(label, inputs.championLabel)] }
             guard let champion = inputs.champion else {
                 return [
                     GateRow(
                         check: label, observed: NumberText.format(value), threshold: limits, passed: true,
-                        detail: "no champion in production to compare with")
+                        detail: "no version was ever in production to compare with")
                 ]
             }
             guard let old = champion["metrics"]?[metric]?.number else {
@@ -135,14 +142,14 @@ public enum GateEvaluation {
         case .schema:
             let mine = inputs.candidate["schema"]
             let theirs = inputs.champion?["schema"]
-            guard let champion = inputs.champion else {
+            if inputs.championRecordMissing { return [championMissing("schema", inputs.championLabel)] }
+            guard inputs.champion != nil else {
                 return [
                     GateRow(
                         check: "schema", observed: mine == nil ? "none" : "recorded", threshold: "= champion",
-                        passed: true, detail: "no champion in production to compare with")
+                        passed: true, detail: "no version was ever in production to compare with")
                 ]
             }
-            _ = champion
             if mine == theirs {
                 return [
                     GateRow(
@@ -195,10 +202,20 @@ public enum GateEvaluation {
                         ? "the committed card is complete and current" : problems.joined(separator: "; "))
             ]
         case .approvals(let count, let distinctFromOwner):
-            let owner = inputs.candidate["owner"]?["email"]?.string ?? ""
+            let owners = Array(Set(([inputs.candidate["owner"]?["email"]?.string ?? ""] + inputs.owners)
+                .map(GitIdentity.normalize).filter { !$0.isEmpty })).sorted()
+            let owner = owners.joined(separator: ", ")
             let signed = inputs.approvals.filter(\.counts).map(\.email)
             let valid = Approvals.valid(
-                signed, allowed: inputs.allowedApprovers, owner: owner, distinctFromOwner: distinctFromOwner)
+                signed, allowed: inputs.allowedApprovers, owners: owners, distinctFromOwner: distinctFromOwner)
+            if distinctFromOwner && inputs.ownerUnknown {
+                return [
+                    GateRow(
+                        check: "approvals", observed: "owner unknown", threshold: ">= \(count)", passed: false,
+                        detail: "the version's registration carries no signature from .mlops/allowed_signers, so who "
+                            + "owns it (and may not approve it) is not known: register it again with git signing")
+                ]
+            }
             let passed = valid.count >= count
             var notCounting: [String] = []
             for approval in inputs.approvals {
@@ -238,6 +255,12 @@ public enum GateEvaluation {
         }
     }
 
+    private static func championMissing(_ check: String, _ champion: String) -> GateRow {
+        GateRow(
+            check: check, observed: "no champion record", threshold: "= champion", passed: false,
+            detail: "the champion (\(champion)) has no run record here, so there is nothing to compare with")
+    }
+
     private static func missingMetric(
         _ label: String, _ metric: String, _ threshold: String, _ metrics: [String: JSONValue]
     ) -> GateRow {
@@ -264,16 +287,17 @@ public enum GateEvaluation {
 public enum Approvals {
     /// The distinct approvers among `emails` that count: listed in `allowed` (when it lists anyone), and not the
     /// owner when `distinctFromOwner`.
-    public static func valid(_ emails: [String], allowed: [String], owner: String, distinctFromOwner: Bool) -> [String]
+    public static func valid(_ emails: [String], allowed: [String], owners: [String], distinctFromOwner: Bool)
+        -> [String]
     {
         var seen = Set<String>()
-        let owner = GitIdentity.normalize(owner)
+        let owners = Set(owners.map(GitIdentity.normalize))
         let allowed = Set(allowed.map(GitIdentity.normalize))
         return emails.filter { email in
             let key = GitIdentity.normalize(email)
             guard !key.isEmpty, seen.insert(key).inserted else { return false }
             if !allowed.isEmpty && !allowed.contains(key) { return false }
-            return !(distinctFromOwner && key == owner)
+            return !(distinctFromOwner && owners.contains(key))
         }
     }
 }

@@ -37,40 +37,69 @@ public struct GatePolicy {
         allowedSigners = try source.contents(of: SSHSignatures.allowedSignersFile)
     }
 
-    /// Each approval event with what its signature says under this policy. Signatures are checked in parallel,
-    /// one `ssh-keygen -Y verify` each.
+    /// Each approval event with what its signature says under this policy.
     public func approvals(_ events: [RegistryEvent], environment: [String: String]) throws -> [ApprovalInput] {
-        guard let allowedSigners else {
-            return events.map { ApprovalInput(email: $0.actorEmail, signature: .notRequired) }
+        zip(events, try signatures(events, environment: environment)).map {
+            ApprovalInput(email: $0.0.actorEmail, signature: $0.1)
         }
+    }
+
+    /// What each event's signature says under this policy; `.notRequired` without an allowed-signers file.
+    /// Checked in parallel, one `ssh-keygen -Y verify` each.
+    func signatures(_ events: [RegistryEvent], environment: [String: String]) throws -> [ApprovalInput.Signature] {
+        guard let allowedSigners else { return events.map { _ in .notRequired } }
+        guard !events.isEmpty else { return [] }
         let verifier = try SignatureVerifier(allowedSigners: allowedSigners, environment: environment)
         return try Parallel.map(count: events.count) { i in
             let event = events[i]
-            let verdict = verifier.verify(
-                event.bytes, signature: event.signature, principal: event.actorEmail, time: event.time)
-            switch verdict {
-            case .good: return ApprovalInput(email: event.actorEmail, signature: .good)
-            case .unsigned: return ApprovalInput(email: event.actorEmail, signature: .unsigned)
-            case .bad(let reason): return ApprovalInput(email: event.actorEmail, signature: .bad(reason))
+            switch verifier.verify(event.bytes, signature: event.signature, principal: event.actorEmail, time: event.time)
+            {
+            case .good: return .good
+            case .unsigned: return .unsigned
+            case .bad(let reason): return .bad(reason)
             }
         }
     }
 
-    /// The inputs every gate evaluation shares: the candidate's and champion's records, and the approvals of the
-    /// exact version file, judged under this policy.
+    /// The version a candidate is measured against, as found where the policy is read.
+    enum Champion {
+        case none
+        case found(record: JSONValue, label: String)
+        /// A champion exists, but its run record does not: the comparison cannot be made (it fails).
+        case recordMissing(label: String)
+    }
+
+    /// The inputs every gate evaluation shares: the candidate's and champion's records, who owns the version, and
+    /// the approvals of the exact version file, judged under this policy.
+    ///
+    /// The owner is whoever the run record, the version file and the registration event name. With an
+    /// allowed-signers file the registration must carry a good signature, so an owner cannot pass as someone else
+    /// and approve their own version; without one, all three are what the pusher wrote.
     func inputs(
-        candidate: JSONValue, champion: (record: JSONValue, label: String)?, approvals: [RegistryEvent],
-        versionDigest: String, environment: [String: String]
+        candidate: JSONValue, champion: Champion, version: ModelState.VersionState, registrations: [RegistryEvent],
+        environment: [String: String]
     ) throws -> GateInputs {
         var inputs = GateInputs(candidate: candidate)
-        if let champion {
-            inputs.champion = champion.record
-            inputs.championLabel = champion.label
+        switch champion {
+        case .none: break
+        case .found(let record, let label):
+            inputs.champion = record
+            inputs.championLabel = label
+        case .recordMissing(let label):
+            inputs.championLabel = label
+            inputs.championRecordMissing = true
         }
-        inputs.approvals = try self.approvals(
-            approvals.filter { $0.versionDigest == versionDigest }, environment: environment)
+        inputs.approvals = try approvals(
+            version.approvals.filter { $0.versionDigest == version.file.digest }, environment: environment)
         inputs.allowedApprovers = approvers
         inputs.signaturesRequired = allowedSigners != nil
+        inputs.owners =
+            [candidate["owner"]?["email"]?.string, version.file.owner["email"]?.string].compactMap { $0 }
+            + registrations.map(\.actorEmail)
+        if allowedSigners != nil {
+            let verdicts = try signatures(registrations, environment: environment)
+            inputs.ownerUnknown = !verdicts.contains(.good)
+        }
         return inputs
     }
 }

@@ -54,15 +54,16 @@ public struct GateRunner {
         guard recorded.contains(candidate.file.run) else {
             throw GateError.missingRun(model: name, version: version, run: candidate.file.run)
         }
-        var champion: (JSONValue, String)?
-        if let production = state.production, production != version, let file = state.versions[production]?.file,
-            recorded.contains(file.run)
-        {
-            champion = (try runs.read(file.run).record, "\(name)@\(production)")
+        var champion = GatePolicy.Champion.none
+        if let number = state.champion(excluding: version), let file = state.versions[number]?.file {
+            champion =
+                recorded.contains(file.run)
+                ? .found(record: try runs.read(file.run).record, label: "\(name)@\(number)")
+                : .recordMissing(label: "\(name)@\(number)")
         }
         var inputs = try policy.inputs(
-            candidate: try runs.read(candidate.file.run).record, champion: champion, approvals: candidate.approvals,
-            versionDigest: candidate.file.digest, environment: workspace.environment)
+            candidate: try runs.read(candidate.file.run).record, champion: champion, version: candidate,
+            registrations: state.registration(of: version), environment: workspace.environment)
         if checks.contains(.lineage) {
             inputs.lineageProblems = try Verifier(workspace: workspace).verify(candidate.file.run)
                 .filter(\.isProblem).map { "\($0.state) \($0.subject)" }

@@ -141,7 +141,7 @@ extension PromotionCheck {
                 known ? (update.remoteSHA, "\(remote)/\(branch)") : defaultBranch(of: remote)
             let range = Range(
                 new: update.localSHA, bases: known ? [update.remoteSHA] : repository.remoteTrackingTips(remote),
-                policyBase: policyBase, policyName: policyName)
+                policyBase: policyBase, policyName: policyName, updatesPolicyRef: known)
             merge(try check(range), into: &verdict)
         }
         return verdict
@@ -151,15 +151,23 @@ extension PromotionCheck {
     /// old tip (for a new branch, the repository's default branch, HEAD).
     public func preReceive(updates: [ReceiveUpdate]) throws -> PromotionVerdict {
         var verdict = PromotionVerdict()
+        // A new branch is judged by the default branch: `gitml.defaultBranch` in the server's configuration, else the
+        // branch HEAD names. When neither resolves, its promotions are refused rather than self-judged.
+        let defaultBranch =
+            repository.configValue("gitml.defaultBranch").map { $0.hasPrefix("refs/") ? $0 : "refs/heads/" + $0 }
+            ?? repository.symbolicTarget("HEAD") ?? "HEAD"
         for update in updates where !update.isDeletion && !update.ref.hasPrefix("refs/tags/") {
             let old = update.isCreation ? nil : update.old
-            let base = old ?? repository.resolveReference("HEAD")
+            let base = old ?? repository.resolveReference(defaultBranch)
             let name =
                 old != nil
                 ? Self.shortName(update.ref)
-                : (repository.symbolicTarget("HEAD").map(Self.shortName) ?? "the default branch")
+                : base != nil
+                    ? Self.shortName(defaultBranch)
+                    : "the default branch (\(Self.shortName(defaultBranch))) does not exist on the server; set git config gitml.defaultBranch"
             let range = Range(
-                new: update.new, bases: base.map { [$0] } ?? [], policyBase: base, policyName: name)
+                new: update.new, bases: base.map { [$0] } ?? [], policyBase: base, policyName: name,
+                updatesPolicyRef: old != nil)
             merge(try check(range), into: &verdict)
         }
         return verdict
@@ -175,7 +183,7 @@ extension PromotionCheck {
                 return (tip, Self.shortName(name))
             }
         }
-        return (nil, "\(remote) (empty)")
+        return (nil, "\(remote) has no default branch this clone knows of (run git fetch \(remote))")
     }
 
     private static func shortName(_ ref: String) -> String {

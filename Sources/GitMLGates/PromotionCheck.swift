@@ -63,12 +63,19 @@ public struct PromotionCheck {
         public var policyBase: String?
         /// How to name the policy's place in messages (`origin/main`).
         public var policyName: String
+        /// The push moves the very ref whose tip is `policyBase` (not a new branch judged by the default branch):
+        /// everything that tip has must still be there, so a forced rewind cannot drop registry history.
+        public var updatesPolicyRef: Bool
+        /// Without a `policyBase`, judge the range by its own policy (`verify --range ..B`, asked for by name);
+        /// otherwise a missing target policy refuses every promotion (the hooks).
+        public var selfJudged = false
 
-        public init(new: String, bases: [String], policyBase: String?, policyName: String) {
+        public init(new: String, bases: [String], policyBase: String?, policyName: String, updatesPolicyRef: Bool) {
             self.new = new
             self.bases = bases
             self.policyBase = policyBase
             self.policyName = policyName
+            self.updatesPolicyRef = updatesPolicyRef
         }
 
         /// `A..B` as CI writes it: B judged against A, under A's policy (`..B`: everything B has, under B's own).
@@ -81,7 +88,9 @@ public struct PromotionCheck {
             }
             let new = try CommitTree(repository, revision: parts[1]).commit
             let base = parts[0].isEmpty ? nil : try CommitTree(repository, revision: parts[0]).commit
-            self.init(new: new, bases: base.map { [$0] } ?? [], policyBase: base, policyName: parts[0])
+            self.init(
+                new: new, bases: base.map { [$0] } ?? [], policyBase: base, policyName: parts[0], updatesPolicyRef: false)
+            selfJudged = base == nil
         }
     }
 
@@ -106,14 +115,22 @@ public struct PromotionCheck {
         var verdict = PromotionVerdict()
         verdict.policy =
             policyTree.map { "\(range.policyName) at \($0.commit.prefix(10))" }
-            ?? "the pushed commit (the target has no commits yet)"
+            ?? (range.selfJudged ? "the range's own last commit (no lower bound was given)" : range.policyName)
 
-        // Append-only: nothing the target's history already has may change or go. Judged from the merge base, so
-        // a branch that is merely behind the target is not taken for one that deletes.
-        if let policyTree, let ancestor = repository.mergeBase(tree.commit, policyTree.commit) {
-            let common = try CommitTree(repository, revision: ancestor)
-            for change in try tree.changes(since: common, under: Registry.root) where change.kind != .added {
-                verdict.blocked.append(rewritten(change, base: policyTree.commit))
+        // Append-only: nothing the target already has may change or go, run records included. An update of the
+        // target's own ref is compared with its tip (a forced rewind drops files too); a new branch with its merge
+        // base with the default branch, so a branch that is merely behind is not taken for one that deletes.
+        if let policyTree {
+            let base =
+                range.updatesPolicyRef
+                ? policyTree
+                : try repository.mergeBase(tree.commit, policyTree.commit).map { try CommitTree(repository, revision: $0) }
+            if let base {
+                for prefix in [Registry.root, ".mlops/runs"] {
+                    for change in try tree.changes(since: base, under: prefix) where change.kind != .added {
+                        verdict.blocked.append(rewritten(change, base: policyTree.commit))
+                    }
+                }
             }
         }
 
@@ -125,6 +142,11 @@ public struct PromotionCheck {
         }
         let newFiles = (added ?? []).sorted()
         guard !newFiles.isEmpty else { return verdict }
+        if policyTree == nil && !range.selfJudged {
+            // No policy to judge by (an empty or unknown target): the pushed commit may not judge itself.
+            verdict.blocked += try unjudged(newFiles, tree: tree, reason: range.policyName)
+            return verdict
+        }
 
         let policy = try GatePolicy(source: policyTree ?? tree, origin: verdict.policy)
         let judge = Judge(
@@ -144,15 +166,33 @@ public struct PromotionCheck {
         return verdict
     }
 
+    /// Every promotion among `files`, refused for want of a target policy.
+    private func unjudged(_ files: [String], tree: CommitTree, reason: String) throws -> [BlockedPromotion] {
+        let registry = Registry(source: tree)
+        return try files.filter { $0.contains("/events/") && $0.hasSuffix(".json") }.compactMap { path in
+            guard let event = try? registry.event(at: path),
+                event.kind == .rollback || (event.kind == .stage && (event.to == .staging || event.to == .production))
+            else { return nil }
+            return BlockedPromotion(
+                model: event.model, version: event.version,
+                stage: (event.kind == .rollback ? Stage.production : event.to)?.rawValue ?? "?", event: path,
+                reasons: ["there is no policy to judge it by: \(reason)"],
+                fix: "push the gates to the target's default branch first (without promotions), then push this again")
+        }
+    }
+
     private func rewritten(_ change: CommitTree.Change, base: String) -> BlockedPromotion {
         let parts = change.path.split(separator: "/").map(String.init)
         let model = parts.count > 2 ? parts[2] : "?"
-        let version = parts.count > 4 && parts[3] == "versions" ? Int(parts[4].split(separator: ".")[0]) ?? 0 : 0
+        let version =
+            parts.count > 4 && parts[3] == "versions"
+            ? parts[4].split(separator: ".").first.flatMap { Int($0) } ?? 0 : 0
         let what = change.kind == .deleted ? "deletes" : "changes"
         return BlockedPromotion(
-            model: model, version: version, stage: "registry", event: change.path,
+            model: change.path.hasPrefix(Registry.root) ? model : "runs", version: version, stage: "registry",
+            event: change.path,
             reasons: [
-                "the push \(what) \(change.path), which the target already has: the registry only grows (a new event records any change)"
+                "the push \(what) \(change.path), which the target already has: records and the registry only grow (a new event records any change)"
             ],
             fix: "restore it: git checkout \(base.prefix(10)) -- \(change.path), then commit")
     }
@@ -271,7 +311,7 @@ private struct Judge {
         reasons += try artifactProblems(version)
         // A rollback returns to a version production already had (the fold checked that); it skips gates.
         guard event.kind == .stage, let stage = event.to else { return reasons }
-        let outcome = try evaluate(current, stage: stage)
+        let outcome = try evaluate(current, stage: stage, state: state)
         switch outcome {
         case .failure(let message):
             reasons.append(message.text)
@@ -295,7 +335,9 @@ private struct Judge {
     }
 
     /// The rows `gate check` would give, from the pushed records under the target's policy, or why it cannot run.
-    private func evaluate(_ candidate: ModelState.VersionState, stage: Stage) throws -> Result<[GateRow], Message> {
+    private func evaluate(_ candidate: ModelState.VersionState, stage: Stage, state: ModelState) throws -> Result<
+        [GateRow], Message
+    > {
         let spec: GateSpec
         let checks: [GateCheck]
         do {
@@ -313,7 +355,7 @@ private struct Judge {
         }
         var inputs = try policy.inputs(
             candidate: run.record, champion: try champion(of: name, excluding: candidate.file.version),
-            approvals: candidate.approvals, versionDigest: candidate.file.digest,
+            version: candidate, registrations: state.registration(of: candidate.file.version),
             environment: check.repository.environment)
         if checks.contains(.lineage) {
             inputs.lineageProblems = try CommitLineage(tree: tree, workspace: check.workspace).problems(
@@ -325,14 +367,17 @@ private struct Judge {
         return .success(GateEvaluation.evaluate(checks, inputs))
     }
 
-    /// The champion at the target: its production version's record, when it has one other than the candidate.
-    private func champion(of name: String, excluding version: Int) throws -> (record: JSONValue, label: String)? {
-        guard let policyTree else { return nil }
-        guard let state = try? Registry(source: policyTree).model(name), let production = state.production,
-            production != version, let file = state.versions[production]?.file,
-            let run = try runRecord(file.run, in: policyTree)
-        else { return nil }
-        return (run.record, "\(name)@\(production)")
+    /// The champion at the target (its production version, else the last one it had), with its run record as the
+    /// target has it; a champion whose record is missing there fails the comparison rather than skipping it.
+    private func champion(of name: String, excluding version: Int) throws -> GatePolicy.Champion {
+        guard let policyTree, try !policyTree.names(in: "\(Registry.root)/\(name)/versions").isEmpty else { return .none }
+        let state = try Registry(source: policyTree).model(name, now: clock)
+        guard let number = state.champion(excluding: version), let file = state.versions[number]?.file else {
+            return .none
+        }
+        let label = "\(name)@\(number)"
+        guard let run = try? runRecord(file.run, in: policyTree) else { return .recordMissing(label: label) }
+        return .found(record: run.record, label: label)
     }
 
     /// The committed card examined in a scratch copy of the pushed `.mlops`; nil (not examined) without an examiner.

@@ -13,6 +13,20 @@ public struct WorkTreeState: Sendable {
     public let patch: [UInt8]
     /// Untracked files larger than `untrackedPatchLimit`: counted as changes but left out of the patch.
     public let omitted: [String]
+    /// Each changed file's own patch, in path order (what `patch` joins), for callers that filter it.
+    public let files: [FilePatch]
+
+    /// One changed file and its piece of the patch.
+    public struct FilePatch: Sendable {
+        public let path: String
+        public let patch: [UInt8]
+        /// Not in the index: a new file the user has not added.
+        public let untracked: Bool
+        /// git judged its content binary (the patch carries it as a base85 literal).
+        public let binary: Bool
+        /// Left out of the patch for its size (`untrackedPatchLimit`).
+        public let omitted: Bool
+    }
 
     /// Largest untracked file whose content goes into the patch (code, not data: data belongs in --data).
     public static let untrackedPatchLimit: Int64 = 1 << 20
@@ -20,7 +34,7 @@ public struct WorkTreeState: Sendable {
     /// True when any path differs.
     public var isDirty: Bool { !changedPaths.isEmpty }
 
-    static let clean = WorkTreeState(changedPaths: [], patch: [], omitted: [])
+    static let clean = WorkTreeState(changedPaths: [], patch: [], omitted: [], files: [])
 }
 
 extension Repository {
@@ -69,7 +83,10 @@ extension Repository {
         return WorkTreeState(
             changedPaths: changes.map(\.path),
             patch: Array(changes.map(\.patch).joined()),
-            omitted: changes.filter(\.omitted).map(\.path))
+            omitted: changes.filter(\.omitted).map(\.path),
+            files: changes.map {
+                WorkTreeState.FilePatch(path: $0.path, patch: $0.patch, untracked: $0.untracked, binary: $0.binary, omitted: $0.omitted)
+            })
     }
 
     /// Threads for the work-tree scan: every core, when libgit2 was built thread-safe.
@@ -97,6 +114,8 @@ private struct SliceChange: Sendable {
     var path: String
     var patch: [UInt8]
     var omitted: Bool
+    var untracked = false
+    var binary = false
 }
 
 /// The caller's repository handle, used by exactly one slice while the caller waits.
@@ -138,10 +157,11 @@ private func diffSlice(_ handle: OpaquePointer, paths: [String], excluded: (Stri
         let newPath = delta.pointee.new_file.path.map { String(cString: $0) } ?? ""
         let oldPath = delta.pointee.old_file.path.map { String(cString: $0) } ?? newPath
         if excluded(newPath) && excluded(oldPath) { continue }
-        if delta.pointee.status == GIT_DELTA_UNTRACKED {
+        let untracked = delta.pointee.status == GIT_DELTA_UNTRACKED
+        if untracked {
             var info = stat()
             if stat(root + newPath, &info) == 0, Int64(info.st_size) > WorkTreeState.untrackedPatchLimit {
-                changes.append(SliceChange(path: newPath, patch: [], omitted: true))
+                changes.append(SliceChange(path: newPath, patch: [], omitted: true, untracked: true))
                 continue
             }
         }
@@ -149,13 +169,18 @@ private func diffSlice(_ handle: OpaquePointer, paths: [String], excluded: (Stri
         try check(git_patch_from_diff(&single, diff, i), "format the patch of \(newPath)")
         defer { git_patch_free(single) }
         var patch: [UInt8] = []
+        var binary = false
         if let single {
             var buffer = git_buf()
             defer { git_buf_dispose(&buffer) }
             try check(git_patch_to_buf(&buffer, single), "format the patch of \(newPath)")
             if let ptr = buffer.ptr { patch = Array(UnsafeRawBufferPointer(start: ptr, count: buffer.size)) }
+            if let loaded = git_patch_get_delta(single) {
+                binary = loaded.pointee.flags & GIT_DIFF_FLAG_BINARY.rawValue != 0
+            }
         }
-        changes.append(SliceChange(path: newPath, patch: patch, omitted: false))
+        changes.append(
+            SliceChange(path: newPath, patch: patch, omitted: false, untracked: untracked, binary: binary))
     }
     return changes
 }

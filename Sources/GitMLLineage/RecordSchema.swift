@@ -35,6 +35,26 @@ public enum RecordSchema {
                 guard let digest = item["sha256"]?.string, SHA256.isDigest(digest) else {
                     throw fail("\(section) entry \(path) has no valid sha256")
                 }
+                for count in ["size", "files"] {
+                    if let value = item[count], value != .null, value.integer(in: 0...Int64.max) == nil {
+                        throw fail("\(section) entry \(path): \(count) must be a whole number of at least 0")
+                    }
+                }
+            }
+        }
+        if let seed = top["seed"], seed != .null {
+            guard let value = seed["value"], value.integer(in: 0...Int64(UInt32.max)) != nil else {
+                throw fail("seed.value must be a whole number from 0 to 4294967295")
+            }
+        }
+        if let command = top["command"]?.object {
+            if let cwd = command["cwd"], cwd != .null {
+                guard let text = cwd.string, !text.hasPrefix("/"), !text.split(separator: "/").contains("..") else {
+                    throw fail("command.cwd must be a relative path inside the repository")
+                }
+            }
+            if let status = command["exit_status"], status != .null, status.integer(in: -1...255) == nil {
+                throw fail("command.exit_status must be a whole number from -1 to 255")
             }
         }
         for section in ["params", "metrics", "environment"] {

@@ -238,14 +238,33 @@ public final class Recorder {
     private func gitState(excluding recorded: [String]) throws -> JSONValue {
         let repository = workspace.repository
         let state = try repository.workTreeState(excluding: [".mlops"] + recorded)
+        // The patch restores the code, never a secret: untracked files named like secrets (.env, *.pem, id_rsa, ...)
+        // are left out, untracked binaries are recorded by digest rather than content, and the lines the patch adds
+        // are scanned (each replacement noted, so a reproduction can say where its tree differs). A tree dirty only
+        // by large untracked files has nothing to patch: they are listed in omitted_from_patch.
+        var pieces: [UInt8] = []
+        var redactions: [JSONValue] = []
+        var leftOut: [JSONValue] = []
+        for file in state.files where !file.omitted {
+            if file.untracked && (SecretScanner.isSecretFileName(file.path) || file.binary) {
+                var item: [String: JSONValue] = [
+                    "path": .string(file.path), "reason": .string(file.binary ? "binary" : "secret file"),
+                ]
+                if file.binary, let hashed = try? FileHasher().hash(path: try workspace.files.checked(file.path)) {
+                    item["sha256"] = .string(hashed.sha256)
+                    item["size"] = .int(hashed.size)
+                }
+                leftOut.append(.object(item))
+                continue
+            }
+            let (clean, lines) = scanner.redact(patch: file.patch)
+            for line in lines { redactions.append(.object(["path": .string(file.path), "line": .int(Int64(line))])) }
+            pieces += clean
+        }
         var patch: JSONValue = .null
-        if !state.patch.isEmpty {
-            // The patch restores the exact code; secrets from the environment never reach it. (A tree dirty only
-            // by large untracked files has nothing to patch: they are listed in omitted_from_patch.)
-            let text = String(decoding: state.patch, as: UTF8.self)
-            let bytes = Array(scanner.redactKnownValues(text).utf8)
-            let digest = try SHA256.hex(of: bytes)
-            try workspace.files.writeIfAbsent(bytes, to: ".mlops/patches/\(digest)")
+        if !pieces.isEmpty {
+            let digest = try SHA256.hex(of: pieces)
+            try workspace.files.writeIfAbsent(pieces, to: ".mlops/patches/\(digest)")
             patch = .string(digest)
         }
         let remote = try repository.remoteURL().map { scanner.redact(url: $0) }
@@ -257,6 +276,8 @@ public final class Recorder {
             "changed_count": .int(Int64(state.changedPaths.count)),
             "patch": patch,
             "omitted_from_patch": .array(state.omitted.prefix(200).map(JSONValue.string)),
+            "left_out_of_patch": .array(Array(leftOut.prefix(200))),
+            "patch_redactions": .array(Array(redactions.prefix(1000))),
             "remote": remote.map(JSONValue.string) ?? .null,
         ])
     }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Finds secrets in text that is about to be recorded and replaces them with `<redacted>`.
 /// It knows secret-looking names (`*_TOKEN`, `*_KEY`, `PASSWORD`, `DATABASE_URL`, ...), well-known token
 /// shapes (AWS `AKIA...`, GitHub `ghp_...`/`github_pat_...`, OpenAI `sk-...`, Slack `xox?-...`, Hugging Face
@@ -253,5 +255,78 @@ extension SecretScanner {
             out = out.replacingAll(value, with: Self.redacted)
         }
         return out
+    }
+}
+
+extension SecretScanner {
+    /// File names that hold secrets by convention: such untracked files never go into a recorded patch.
+    public static func isSecretFileName(_ path: String) -> Bool {
+        let name = (path.split(separator: "/").last.map(String.init) ?? path).lowercased()
+        if name == ".env" || name.hasPrefix(".env.") || name.hasPrefix(".env-") { return true }
+        if [".netrc", "_netrc", ".pypirc", ".npmrc", ".git-credentials", ".pgpass", ".htpasswd"].contains(name) {
+            return true
+        }
+        if name.hasPrefix("id_rsa") || name.hasPrefix("id_dsa") || name.hasPrefix("id_ecdsa") || name.hasPrefix("id_ed25519")
+        {
+            return true
+        }
+        if name.hasPrefix("credentials") && name.hasSuffix(".json") { return true }
+        return [".pem", ".key", ".kdbx", ".p12", ".pfx", ".keystore", ".jks"].contains { name.hasSuffix($0) }
+    }
+
+    /// One file's piece of a patch with secrets replaced in the lines it adds (what a restore would write); removed
+    /// and context lines are already in git and stay exact, so the patch still applies. Returns the new bytes and
+    /// the line numbers, in the new file, that were changed. A binary literal is returned as it is.
+    public func redact(patch: [UInt8]) -> (patch: [UInt8], lines: [Int]) {
+        let text = String(decoding: patch, as: UTF8.self)
+        guard !text.contains("\nGIT binary patch\n") else { return (patch, []) }
+        var output: [Substring] = []
+        var redacted: [Int] = []
+        var newLine = 0
+        var inHunk = false
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("@@ ") {
+                inHunk = true
+                // @@ -a,b +c,d @@: the hunk's first line in the new file is c.
+                let plus = line.split(separator: " ").first { $0.hasPrefix("+") }
+                newLine = Int(plus?.dropFirst().split(separator: ",").first ?? "") ?? 0
+                output.append(line)
+                continue
+            }
+            guard inHunk, let first = line.first else {
+                output.append(line)
+                continue
+            }
+            switch first {
+            case "+":
+                let content = String(line.dropFirst())
+                let clean = redactAssignment(redact(content))
+                if clean != content { redacted.append(newLine) }
+                output.append(Substring("+" + clean))
+                newLine += 1
+            case " ":
+                output.append(line)
+                newLine += 1
+            default:
+                output.append(line)
+            }
+        }
+        guard !redacted.isEmpty else { return (patch, []) }
+        return (Array(output.joined(separator: "\n").utf8), redacted)
+    }
+
+    /// `NAME=value`, `NAME: value`, `"name": "value"` with a secret-looking name: the value replaced.
+    func redactAssignment(_ line: String) -> String {
+        guard let separator = line.firstIndex(where: { $0 == "=" || $0 == ":" }) else { return line }
+        var name = line[..<separator].trimmingCharacters(in: .whitespaces)
+        if name.hasPrefix("export ") { name = String(name.dropFirst(7)) }
+        name = name.trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+        let value = line[line.index(after: separator)...].trimmingCharacters(in: .whitespaces)
+        guard !name.isEmpty, !name.contains(" "), Self.isSecretName(name), !value.isEmpty,
+            value != "\"\"", value != "''", !value.contains(Self.redacted)
+        else { return line }
+        let quote = value.first == "\"" || value.first == "'" ? String(value.prefix(1)) : ""
+        let trailer = value.hasSuffix(",") ? "," : ""
+        return String(line[...separator]) + " " + quote + Self.redacted + quote + trailer
     }
 }

@@ -68,6 +68,11 @@ public struct ModelState: Sendable {
         if event.kind == .rollback && !version.wasInProduction {
             return "rolls production back to version \(event.version), which was never in production"
         }
+        if event.kind == .stage, let to = event.to, to != .draft || version.stage != .draft,
+            !version.stage.allows(to)
+        {
+            return "moves version \(event.version) from \(version.stage.rawValue) to \(to.rawValue), which is not a transition"
+        }
         return nil
     }
 
@@ -124,6 +129,19 @@ public struct ModelState: Sendable {
             guard let number = Int(digits), versions[number] != nil else { throw notFound }
             return number
         }
+    }
+
+    /// The version a candidate is compared with: the one in production, else the last one that was (so archiving
+    /// the champion first does not leave a weaker candidate nothing to be measured against). Nil when no version
+    /// other than `candidate` was ever in production.
+    public func champion(excluding candidate: Int) -> Int? {
+        if let production { return production == candidate ? nil : production }
+        return productionHistory.last { $0 != candidate }
+    }
+
+    /// The events that registered a version (its move to draft from nothing).
+    public func registration(of version: Int) -> [RegistryEvent] {
+        events.filter { $0.version == version && $0.kind == .stage && $0.to == .draft && $0.from == nil }
     }
 
     /// Where `rollback` goes by default: the most recent earlier champion whose time in production did not end

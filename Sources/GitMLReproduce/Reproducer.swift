@@ -73,6 +73,9 @@ public struct Reproduction: Sendable {
     public var commit: String
     public var patchApplied = false
     public var omittedFromPatch: [String] = []
+    /// Where the restored tree differs from the recorded run: `path:line` replaced by the secret scanner, and
+    /// untracked files the patch left out (secret files, binaries).
+    public var differsFromRun: [String] = []
     public var data: [Finding] = []
     public var environment: [EnvironmentDifference] = []
     public var metrics: [MetricComparison] = []
@@ -106,7 +109,17 @@ public struct Reproducer {
             throw ReproduceError.commitMissing(commit: commit, run: id)
         }
         var result = Reproduction(verdict: .couldNotRun, original: original, commit: commit)
-        result.omittedFromPatch = (original.record["git"]?["omitted_from_patch"]?.array ?? []).compactMap(\.string)
+        let git = original.record["git"]
+        result.omittedFromPatch = (git?["omitted_from_patch"]?.array ?? []).compactMap(\.string)
+        result.differsFromRun =
+            (git?["patch_redactions"]?.array ?? []).compactMap { item in
+                guard let path = item["path"]?.string, let line = item["line"]?.integer() else { return nil }
+                return "\(path):\(line) (a secret was redacted)"
+            }
+            + (git?["left_out_of_patch"]?.array ?? []).compactMap { item in
+                guard let path = item["path"]?.string else { return nil }
+                return "\(path) (left out: \(item["reason"]?.string ?? "?"))"
+            }
 
         // A checkout of the commit is kept between reproductions (writing thousands of files is the slow part)
         // and reset to exactly the commit's tree each time; a second reproduction at once gets its own.

@@ -17,6 +17,9 @@ public enum ReproductionReport {
         if !r.omittedFromPatch.isEmpty {
             lines.append("| Not in the patch | \(cell(r.omittedFromPatch.joined(separator: ", "))) |")
         }
+        if !r.differsFromRun.isEmpty {
+            lines.append("| Restored tree differs at | \(cell(r.differsFromRun.joined(separator: ", "))) |")
+        }
         let argv = r.original.record["command"]?["argv"]?.array?.map(\.description).joined(separator: " ") ?? ""
         lines.append("| Command | \(cell(argv)) |")
         lines.append("| Seed | \(r.original.record["seed"]?["value"]?.description ?? "not recorded") |")
@@ -73,6 +76,7 @@ public enum ReproductionReport {
             "format": .int(1), "verdict": .string(r.verdict.rawValue), "reason": .string(r.reason),
             "run": .string(r.original.id),
             "commit": .string(r.commit), "patch_applied": .bool(r.patchApplied),
+            "differs_from_run": .array(r.differsFromRun.map(JSONValue.string)),
             "new_run": r.newRun.map(JSONValue.string) ?? .null,
             "exit_status": r.exitStatus.map { .int(Int64($0)) } ?? .null,
             "data": .array(r.data.map(\.json)),

@@ -139,6 +139,24 @@ public final class TempRepo: @unchecked Sendable {
         return packageRoot.appendingPathComponent(".build/debug/git-ml").path
     }
 
+    /// The SHA-256 of `bytes` in hex (by sha256sum, an independent implementation).
+    public static func sha256(_ bytes: [UInt8]) throws -> String {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("sha-\(UUID().uuidString)")
+        try Data(bytes).write(to: scratch)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let out = try run("/usr/bin/sha256sum", [scratch.path], in: "/", environment: [:])
+        return String(out.stdout.prefix(64))
+    }
+
+    /// Writes `text` as a content-addressed file `<directory>/<sha256><suffix>` (a hand-made run record, patch or
+    /// event, as an attacker would commit it) and returns the digest.
+    @discardableResult
+    public func writeAddressed(_ text: String, in directory: String, suffix: String = "") throws -> String {
+        let digest = try Self.sha256(Array(text.utf8))
+        try write("\(directory)/\(digest)\(suffix)", text)
+        return digest
+    }
+
     /// A program started and not yet waited for (to run several at once).
     public final class Running: @unchecked Sendable {
         let process: Process

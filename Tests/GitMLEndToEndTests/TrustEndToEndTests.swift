@@ -42,20 +42,31 @@ extension String {
 }
 
 /// A repository whose remote `origin` holds main with the strict gates, a committed model and one seeded run with
-/// acc = `acc`, version 1 of churn registered, and the pre-push hook installed.
+/// acc = `acc`, version 1 of churn registered, and the pre-push hook installed. With `allowedSigners`, the owner
+/// (test@example.com) has a key listed there too and registers with it, as a team using signatures does.
 private func project(_ name: String = #function, acc: Double = 0.97, allowedSigners: String? = nil) throws -> TempRepo {
     let repo = try TempRepo(name: name)
     repo.putGitMLOnPath()
     #expect(try repo.gitML(["init", "--hooks"]).status == 0)
     try repo.write(".mlops/gates.yaml", strictGates)
-    if let allowedSigners { try repo.write(".mlops/allowed_signers", allowedSigners) }
+    if let allowedSigners {
+        let owner = try SigningKey(repo, "owner", email: "test@example.com")
+        try repo.write(".mlops/allowed_signers", allowedSigners + owner.allowedSignersLine)
+        try repo.git("config", "gpg.format", "ssh")
+        try repo.git("config", "user.signingkey", owner.path)
+    }
     try repo.write("model.pkl", "weights v1")
     try repo.commitAll("code, gates and model")
+    try repo.addBareRemote()
+    try repo.git("push", "-q", "origin", "main")
     let run = try repo.gitML(["snapshot", "--seed", "1", "--metric", "acc=\(acc)", "--artifact", "model.pkl"])
     #expect(run.status == 0, "\(run.stderr)")
     #expect(try repo.gitML(["model", "register", "churn"]).status == 0)
+    if allowedSigners != nil {
+        try repo.git("config", "--unset", "gpg.format")
+        try repo.git("config", "--unset", "user.signingkey")
+    }
     try repo.commitAll("record run, register churn 1")
-    try repo.addBareRemote()
     try repo.git("push", "-q", "origin", "main")
     return repo
 }
@@ -70,7 +81,7 @@ private func forgeEvent(_ repo: TempRepo, model: String = "churn", _ fields: [St
     let time = fields["time"]?.string ?? isoNow()
     fields["time"] = .string(time)
     let bytes = Array(JSONWriter.pretty(.object(fields)).utf8)
-    let digest = try sha256(bytes)
+    let digest = try TempRepo.sha256(bytes)
     let stamp = time.filter { $0 != "-" && $0 != ":" }
     let path = ".mlops/models/\(model)/events/\(stamp)-\(digest.prefix(12)).json"
     try repo.write(path, Data(bytes))
@@ -84,13 +95,6 @@ private func isoNow() -> String {
     return formatter.string(from: Date()).replacingOccurrences(of: "Z", with: "000Z")
 }
 
-private func sha256(_ bytes: [UInt8]) throws -> String {
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("sha-\(UUID().uuidString)")
-    try Data(bytes).write(to: scratch)
-    defer { try? FileManager.default.removeItem(at: scratch) }
-    let out = try TempRepo.run("/usr/bin/sha256sum", [scratch.path], in: "/", environment: [:])
-    return String(out.stdout.prefix(64))
-}
 
 /// The version file's digest, run and owner, as events name them.
 private func versionFacts(_ repo: TempRepo, _ version: Int = 1) throws -> (digest: String, run: String) {
@@ -415,4 +419,146 @@ struct TrustEndToEndTests {
         let mode = try FileManager.default.attributesOfItem(atPath: hooks + "/pre-receive")[.posixPermissions] as? Int
         #expect(mode == 0o751)
     }
+}
+
+/// Attacks found by attacking the first version of these checks, each now refused.
+@Suite("Promotions that cannot be forged: second round")
+struct TrustSecondRoundTests {
+    /// Production has v1 (acc 0.97); v2 (acc 0.6) is registered; production gates: acc >= 0.5 and no regression.
+    private func championProject(_ name: String = #function) throws -> TempRepo {
+        let repo = try TempRepo(name: name)
+        repo.putGitMLOnPath()
+        #expect(try repo.gitML(["init", "--hooks"]).status == 0)
+        try repo.write(
+            ".mlops/gates.yaml",
+            "version: 1\nstaging:\n  - ungated: true\nproduction:\n  - metric: acc\n    min: 0.5\n  - regression: acc\n    max_drop: 0.01\n"
+        )
+        try repo.write("model.pkl", "weights v1")
+        try repo.commitAll("gates and model")
+        try repo.addBareRemote()
+        try repo.git("push", "-q", "origin", "main")
+        #expect(try repo.gitML(["snapshot", "--seed", "1", "--metric", "acc=0.97", "--artifact", "model.pkl"]).status == 0)
+        #expect(try repo.gitML(["model", "register", "churn"]).status == 0)
+        #expect(try repo.gitML(["gate", "check", "churn", "1", "--to", "production"]).status == 0)
+        #expect(try repo.gitML(["model", "promote", "churn", "1", "--to", "production"]).status == 0)
+        #expect(try repo.gitML(["snapshot", "--seed", "1", "--metric", "acc=0.6", "--artifact", "model.pkl"]).status == 0)
+        #expect(try repo.gitML(["model", "register", "churn", "--run", try latestRun(repo)]).status == 0)
+        try repo.commitAll("champion v1, candidate v2")
+        try repo.git("push", "-q", "origin", "main")
+        return repo
+    }
+
+    private func latestRun(_ repo: TempRepo) throws -> String {
+        try json(try repo.gitML(["log", "--json", "--limit", "1"]).stdout)["runs"]?.array?.first?["id"]?.string ?? ""
+    }
+
+    @Test("deleting the champion's run record is refused, and without it the regression gate fails instead of passing")
+    func championRecordDeleted() throws {
+        let repo = try championProject()
+        let run = try #require(try json(try repo.gitML(["model", "show", "churn@1", "--json"]).stdout)["run"]?.string)
+        try FileManager.default.removeItem(atPath: repo.root + "/.mlops/runs/\(run).json")
+        let local = try repo.gitML(["gate", "check", "churn", "2", "--to", "production"])
+        #expect(local.status == 1 && local.stdout.contains("has no run record here"))
+        try repo.commitAll("tidy")
+        let refused = try push(repo)
+        #expect(refused.status != 0 && refused.stderr.contains("the push deletes .mlops/runs/\(run).json"))
+        #expect(try repo.gitML(["verify", "--range", "origin/main..HEAD"]).status == 1)
+    }
+
+    @Test("archiving the champion first does not let a weaker version in: it is measured against the last champion")
+    func archivedChampion() throws {
+        let repo = try championProject()
+        #expect(try repo.gitML(["model", "archive", "churn", "1"]).status == 0)
+        try repo.commitAll("archive the champion")
+        #expect(try push(repo).status == 0, "archiving is not gated")
+        let check = try repo.gitML(["gate", "check", "churn", "2", "--to", "production"])
+        #expect(check.status == 1 && check.stdout.contains("worse than churn@1"), "\(check.stdout)")
+        #expect(try repo.gitML(["model", "promote", "churn", "2", "--to", "production"]).status == 0)
+        try repo.commitAll("promote the weaker version")
+        let refused = try push(repo)
+        #expect(refused.status != 0 && refused.stderr.contains("worse than churn@1"))
+    }
+
+    @Test("a forced rewind that drops pushed registry history is refused by the server")
+    func forcedRewind() throws {
+        let repo = try championProject()
+        let server = repo.root + "-origin.git"
+        #expect(try TempRepo.run(TempRepo.binary, ["hook", "install", "--server"], in: server, environment: repo.environment).status == 0)
+        try repo.git("reset", "-q", "--hard", "HEAD~1")
+        try repo.git("commit", "-q", "--allow-empty", "-m", "rewrite")
+        let refused = try push(repo, "--force", "--no-verify")
+        #expect(refused.status != 0 && refused.stderr.contains("the push deletes .mlops/"), "\(refused.stderr)")
+    }
+
+    @Test("a re-created branch whose default branch the server cannot resolve has its promotions refused")
+    func noPolicyOnServer() throws {
+        let repo = try TempRepo()
+        repo.putGitMLOnPath()
+        #expect(try repo.gitML(["init"]).status == 0)
+        try repo.write("model.pkl", "w")
+        try repo.write(".mlops/gates.yaml", "version: 1\nproduction:\n  - ungated: true\n")
+        try repo.commitAll("relaxed gates")
+        #expect(try repo.gitML(["snapshot", "--artifact", "model.pkl", "--metric", "acc=0"]).status == 0)
+        #expect(try repo.gitML(["model", "register", "churn"]).status == 0)
+        #expect(try repo.gitML(["gate", "check", "churn", "1", "--to", "production"]).status == 0)
+        #expect(try repo.gitML(["model", "promote", "churn", "1", "--to", "production"]).status == 0)
+        try repo.commitAll("promote")
+        let server = try repo.addBareRemote()
+        try repo.git("-C", server, "symbolic-ref", "HEAD", "refs/heads/trunk")
+        #expect(try TempRepo.run(TempRepo.binary, ["hook", "install", "--server"], in: server, environment: repo.environment).status == 0)
+        let refused = try push(repo, "--no-verify")
+        #expect(refused.status != 0 && refused.stderr.contains("there is no policy to judge it by"), "\(refused.stderr)")
+    }
+
+    @Test("under allowed_signers an owner cannot approve their own version by naming someone else as the run's owner")
+    func ownerSpoof() throws {
+        let keys = try TempRepo(name: "keys-\(#function)")
+        let mallory = try SigningKey(keys, "mallory", email: "mallory@example.com")
+        let repo = try project(allowedSigners: mallory.allowedSignersLine)
+        try repo.git("config", "gpg.format", "ssh")
+        try repo.git("config", "user.signingkey", mallory.path)
+        let asMallory = ["GIT_AUTHOR_EMAIL": mallory.email, "GIT_AUTHOR_NAME": "Mallory"]
+        #expect(
+            try repo.gitML(
+                ["snapshot", "--seed", "1", "--metric", "acc=0.99", "--artifact", "model.pkl"],
+                environment: ["GIT_AUTHOR_EMAIL": "bob@example.com"]
+            ).status == 0)
+        #expect(try repo.gitML(["model", "register", "churn", "--run", try latestRunOf(repo)], environment: asMallory).status == 0)
+        #expect(try repo.gitML(["model", "approve", "churn", "2"], environment: asMallory).status == 0)
+        let check = try repo.gitML(["gate", "check", "churn", "2", "--to", "production"], environment: asMallory)
+        #expect(check.status == 1 && check.stdout.contains("approvals"), "\(check.stdout)")
+        #expect(check.stdout.contains("from someone other than"), "mallory registered it, so mallory is an owner")
+    }
+
+    @Test("several signed approvals are checked in parallel without a hang")
+    func parallelSignatures() throws {
+        let keys = try TempRepo(name: "keys-\(#function)")
+        let signers = try ["alice", "bob", "carol", "dave"].map { try SigningKey(keys, $0, email: "\($0)@example.com") }
+        let repo = try project(allowedSigners: signers.map(\.allowedSignersLine).joined())
+        try repo.git("config", "gpg.format", "ssh")
+        for signer in signers {
+            try repo.git("config", "user.signingkey", signer.path)
+            #expect(try repo.gitML(["model", "approve", "churn", "1"], environment: ["GIT_AUTHOR_EMAIL": signer.email]).status == 0)
+        }
+        for _ in 0..<8 {
+            let check = try repo.gitML(["gate", "check", "churn", "1", "--to", "production", "--json"])
+            #expect(check.status == 0, "\(check.stdout)")
+        }
+    }
+
+    @Test("deleting a registry file whose name is not a version does not crash the check")
+    func oddNamedFile() throws {
+        let repo = try project()
+        try repo.write(".mlops/models/churn/versions/...", "x")
+        try repo.commitAll("odd file")
+        #expect(try push(repo, "--no-verify").status == 0)
+        try FileManager.default.removeItem(atPath: repo.root + "/.mlops/models/churn/versions/...")
+        try repo.commitAll("remove it")
+        let range = try repo.gitML(["verify", "--range", "origin/main..HEAD"])
+        #expect(range.status == 1 && range.stderr.contains("the push deletes .mlops/models/churn/versions/..."))
+    }
+}
+
+private func latestRunOf(_ repo: TempRepo) throws -> String {
+    try json(try repo.gitML(["log", "--json", "--limit", "1"]).stdout)["runs"]?.array?.first?["id"]?.string ?? ""
 }

@@ -160,7 +160,7 @@ struct GateEvaluationTests {
         let rows = GateEvaluation.evaluate(
             [.regression(metric: "m", maxDrop: 0, maxDropPercent: nil, lowerIsBetter: false)],
             GateInputs(candidate: record(["m": 1])))
-        #expect(rows[0].passed && rows[0].detail == "no champion in production to compare with")
+        #expect(rows[0].passed && rows[0].detail == "no version was ever in production to compare with")
     }
 
     @Test("lineage hygiene: clean commit, recorded seed, everything verifies")
@@ -187,9 +187,9 @@ struct GateEvaluationTests {
     @Test("approvals count distinct allowed approvers, not the owner when required")
     func approvals() {
         #expect(
-            Approvals.valid(["a@x", "A@x", "owner@x", "b@x"], allowed: [], owner: "owner@x", distinctFromOwner: true)
+            Approvals.valid(["a@x", "A@x", "owner@x", "b@x"], allowed: [], owners: ["owner@x"], distinctFromOwner: true)
                 == ["a@x", "b@x"])
-        #expect(Approvals.valid(["a@x", "b@x"], allowed: ["b@x"], owner: "", distinctFromOwner: false) == ["b@x"])
+        #expect(Approvals.valid(["a@x", "b@x"], allowed: ["b@x"], owners: [], distinctFromOwner: false) == ["b@x"])
         var inputs = GateInputs(candidate: record([:], owner: "owner@example.com"))
         inputs.approvals = [ApprovalInput(email: "owner@example.com", signature: .notRequired)]
         let row = GateEvaluation.evaluate([.approvals(count: 1, distinctFromOwner: true)], inputs)[0]
@@ -200,10 +200,10 @@ struct GateEvaluationTests {
     func approverEmailNormalised() {
         #expect(
             Approvals.valid(
-                ["owner@example.com ", " Owner@Example.COM"], allowed: [], owner: "owner@example.com",
+                ["owner@example.com ", " Owner@Example.COM"], allowed: [], owners: ["owner@example.com"],
                 distinctFromOwner: true) == [])
         #expect(
-            Approvals.valid(["Alice@Example.com "], allowed: ["alice@example.com"], owner: "", distinctFromOwner: false)
+            Approvals.valid(["Alice@Example.com "], allowed: ["alice@example.com"], owners: [], distinctFromOwner: false)
                 == ["Alice@Example.com "])
     }
 

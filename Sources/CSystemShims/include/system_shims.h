@@ -10,6 +10,9 @@ int gitml_spawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, const
 /// wrap: returns the descriptor, or -1 with errno (ENOSYS where the kernel predates Linux 5.6).
 int gitml_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve);
 
+/// pipe2(fds, O_CLOEXEC): a pipe no other child inherits (glibc declares pipe2 only under _GNU_SOURCE).
+int gitml_pipe_cloexec(int fds[2]);
+
 /// O_PATH (a descriptor that only names a place), which glibc shows only under _GNU_SOURCE.
 extern const int GITML_O_PATH;
 
