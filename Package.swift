@@ -86,7 +86,8 @@ let package = Package(
             exclude: ["Snapshots"]),
         .testTarget(name: "GitMLEndToEndTests", dependencies: ["GitMLTestSupport", "GitMLBasics"]),
         .testTarget(
-            name: "GitMLFuzzTests", dependencies: ["GitMLDrift", "GitMLGates", "GitMLLineage", "GitMLRegistry", "GitMLBasics"],
+            name: "GitMLFuzzTests",
+            dependencies: ["GitMLDrift", "GitMLGates", "GitMLLineage", "GitMLRegistry", "GitMLBasics"],
             exclude: ["Fixtures"]),
     ]
 )

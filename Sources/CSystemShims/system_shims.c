@@ -7,6 +7,8 @@ int gitml_spawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, const
 }
 
 #include <errno.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <sys/syscall.h>
@@ -32,4 +34,10 @@ const unsigned long long GITML_RESOLVE_BENEATH = 0x08;
 int gitml_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve) {
     struct gitml_open_how how = {(uint64_t)(unsigned int)flags, mode, resolve};
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+int gitml_clone_file(int destination, int source) { return ioctl(destination, FICLONE, source); }
+
+long gitml_copy_file_range(int source, int destination, unsigned long length) {
+    return (long)copy_file_range(source, NULL, destination, NULL, length, 0);
 }

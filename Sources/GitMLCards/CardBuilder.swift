@@ -172,6 +172,21 @@ public struct CardBuilder {
             offset = 1
         }
         let prepared = lines.joined(separator: "\n")
+        // The Mustache parser recurses once per open section: a hostile template nesting thousands would overflow
+        // the stack, so nesting is bounded before parsing (a card needs a handful of levels).
+        var depth = 0
+        var deepest = 0
+        var rest = Substring(prepared)
+        while let open = rest.range(of: "{{") {
+            let tag = rest[open.upperBound...].drop(while: { $0 == " " }).first
+            if tag == "#" || tag == "^" { depth += 1 } else if tag == "/" { depth -= 1 }
+            deepest = max(deepest, depth)
+            rest = rest[open.upperBound...]
+        }
+        guard deepest <= 64 else {
+            throw CardError.template(
+                source: source, line: 1, column: 1, detail: "sections nest \(deepest) deep; at most 64 are allowed")
+        }
         do {
             return (try MustacheTemplate(string: prepared), try SHA256.hex(of: prepared))
         } catch let error as MustacheTemplate.ParserError {

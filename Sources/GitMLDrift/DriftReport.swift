@@ -115,8 +115,13 @@ public enum DriftReport {
         ]
         for (i, bin) in bins.enumerated() {
             let x = 20 + i * 24
-            let hr = Int((bin.reference / max(top, 1e-12)) * 100)
-            let hc = Int((bin.current / max(top, 1e-12)) * 100)
+            // Heights in 0...100 whatever a hand-edited profile holds (negative, huge or not a number).
+            func height(_ share: Double) -> Int {
+                let h = share / max(top, 1e-12) * 100
+                return h.isFinite ? Int(Swift.min(100, Swift.max(0, h))) : 0
+            }
+            let hr = height(bin.reference)
+            let hc = height(bin.current)
             parts.append(
                 "<rect x=\"\(x)\" y=\"\(110 - hr)\" width=\"10\" height=\"\(hr)\" fill=\"#8c959f\"><title>\(escape(bin.label)) reference \(NumberText.percent(bin.reference))</title></rect>"
             )

@@ -202,8 +202,11 @@ public enum GateEvaluation {
                         ? "the committed card is complete and current" : problems.joined(separator: "; "))
             ]
         case .approvals(let count, let distinctFromOwner):
-            let owners = Array(Set(([inputs.candidate["owner"]?["email"]?.string ?? ""] + inputs.owners)
-                .map(GitIdentity.normalize).filter { !$0.isEmpty })).sorted()
+            let owners = Array(
+                Set(
+                    ([inputs.candidate["owner"]?["email"]?.string ?? ""] + inputs.owners)
+                        .map(GitIdentity.normalize).filter { !$0.isEmpty })
+            ).sorted()
             let owner = owners.joined(separator: ", ")
             let signed = inputs.approvals.filter(\.counts).map(\.email)
             let valid = Approvals.valid(

@@ -52,7 +52,8 @@ public struct GatePolicy {
         let verifier = try SignatureVerifier(allowedSigners: allowedSigners, environment: environment)
         return try Parallel.map(count: events.count) { i in
             let event = events[i]
-            switch verifier.verify(event.bytes, signature: event.signature, principal: event.actorEmail, time: event.time)
+            switch verifier.verify(
+                event.bytes, signature: event.signature, principal: event.actorEmail, time: event.time)
             {
             case .good: return .good
             case .unsigned: return .unsigned

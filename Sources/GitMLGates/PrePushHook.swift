@@ -1,3 +1,4 @@
+import Foundation
 import GitMLBasics
 import GitMLGit
 import GitMLLineage
@@ -44,8 +45,30 @@ public struct HookInstaller {
         """
     }
 
-    public enum Installed: Equatable, Sendable { case installed, chained(previous: String), alreadyInstalled }
-    public enum Removed: Equatable, Sendable { case removed, restored(previous: String), notInstalled }
+    /// git-ml's lines in a husky script: first, so git's ref lines reach git-ml, and handed on to the user's
+    /// commands below them unchanged.
+    var huskyBlock: String {
+        """
+        \(marker): added by `git ml hook install`; `git ml hook uninstall` removes these lines.
+        git_ml_input=$(cat)
+        printf '%s\\n' "$git_ml_input" | git-ml hook \(kind.rawValue) "$@" || exit $?
+        exec 0<<GIT_ML_INPUT
+        $git_ml_input
+        GIT_ML_INPUT
+        # end of git-ml \(kind.rawValue) hook
+
+        """
+    }
+
+    public enum Installed: Equatable, Sendable {
+        case installed, chained(previous: String), alreadyInstalled
+        /// Added to the husky script at this path (husky's own way of adding a command to a hook).
+        case husky(script: String)
+    }
+    public enum Removed: Equatable, Sendable {
+        case removed, restored(previous: String), notInstalled
+        case husky(script: String)
+    }
 
     let repository: Repository
     public let kind: Kind
@@ -68,13 +91,41 @@ public struct HookInstaller {
 
     var hookPath: String { hooksDirectory + "/" + kind.rawValue }
 
+    /// With husky 9 (`core.hooksPath` is `.husky/_`, whose `h` runs `.husky/<hook>`), the user's own script, where
+    /// husky users add commands to a hook: git-ml goes there instead of replacing husky's shim.
+    var huskyScript: String? {
+        let directory = hooksDirectory
+        guard directory.hasSuffix("/_"), FileSystem.exists(directory + "/h") else { return nil }
+        return String(directory.dropLast(2)) + "/" + kind.rawValue
+    }
+
+    static func mode(of path: String) -> mode_t {
+        var info = stat()
+        return stat(path, &info) == 0 ? info.st_mode & 0o7777 : 0o755
+    }
+
     func isOurs(_ path: String) -> Bool {
         guard let bytes = try? AtomicFile.read(path, limit: 1 << 16) else { return false }
         return String(decoding: bytes, as: UTF8.self).contains(marker)
     }
 
-    /// Installs the shim; an existing foreign hook is kept beside it and runs first.
+    /// Installs the shim; an existing foreign hook is kept beside it and runs first. Under husky, adds git-ml's
+    /// lines to the top of the husky script instead (after its `#!` line), creating the script when there is none.
     public func install() throws -> Installed {
+        if let script = huskyScript {
+            let existing = FileSystem.exists(script) ? String(decoding: try AtomicFile.read(script), as: UTF8.self) : ""
+            if existing.contains(marker) { return .alreadyInstalled }
+            var lines = existing.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            let at = lines.first?.hasPrefix("#!") == true ? 1 : 0
+            lines.insert(
+                contentsOf: huskyBlock.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(
+                    String.init), at: at)
+            let mode: mode_t = existing.isEmpty ? 0o755 : Self.mode(of: script)
+            try AtomicFile.write(
+                Array((existing.isEmpty ? lines.dropLast() : lines[...]).joined(separator: "\n").utf8), to: script,
+                mode: mode)
+            return .husky(script: script)
+        }
         let hook = hookPath
         var info = stat()
         if lstat(hook, &info) == 0 {
@@ -91,8 +142,20 @@ public struct HookInstaller {
         return .installed
     }
 
-    /// Removes the shim and puts back the hook it replaced, byte for byte.
+    /// Removes the shim and puts back the hook it replaced, byte for byte (under husky: git-ml's lines, and the
+    /// script itself when git-ml made it).
     public func uninstall() throws -> Removed {
+        if let script = huskyScript, FileSystem.exists(script) {
+            let text = String(decoding: try AtomicFile.read(script), as: UTF8.self)
+            guard let start = text.range(of: huskyBlock) else { return .notInstalled }
+            let rest = text.replacingCharacters(in: start, with: "")
+            if rest.isEmpty {
+                guard unlink(script) == 0 else { throw StoreError("remove", path: script) }
+            } else {
+                try AtomicFile.write(Array(rest.utf8), to: script, mode: Self.mode(of: script))
+            }
+            return .husky(script: script)
+        }
         let hook = hookPath
         guard FileSystem.exists(hook) else { return .notInstalled }
         guard isOurs(hook) else { throw GateError.hookNotOurs(path: hook) }
@@ -120,6 +183,17 @@ public struct PushUpdate: Sendable, Equatable {
         try hookLines(text, fields: 4, hook: "pre-push").map {
             PushUpdate(localRef: $0[0], localSHA: $0[1], remoteRef: $0[2], remoteSHA: $0[3])
         }
+    }
+
+    /// The update the pre-commit framework describes in its environment when it runs a `pre-push` stage hook
+    /// (it reads git's lines itself and runs hooks once per ref), or nil outside it.
+    public static func fromPreCommit(_ environment: [String: String]) -> PushUpdate? {
+        guard let to = environment["PRE_COMMIT_TO_REF"], !to.isEmpty else { return nil }
+        return PushUpdate(
+            localRef: environment["PRE_COMMIT_LOCAL_BRANCH"] ?? "HEAD", localSHA: to,
+            remoteRef: environment["PRE_COMMIT_REMOTE_BRANCH"] ?? "",
+            remoteSHA: environment["PRE_COMMIT_FROM_REF"] ?? zero
+        )
     }
 
     /// Deleting a ref pushes nothing to judge.

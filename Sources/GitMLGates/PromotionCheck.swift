@@ -89,7 +89,8 @@ public struct PromotionCheck {
             let new = try CommitTree(repository, revision: parts[1]).commit
             let base = parts[0].isEmpty ? nil : try CommitTree(repository, revision: parts[0]).commit
             self.init(
-                new: new, bases: base.map { [$0] } ?? [], policyBase: base, policyName: parts[0], updatesPolicyRef: false)
+                new: new, bases: base.map { [$0] } ?? [], policyBase: base, policyName: parts[0],
+                updatesPolicyRef: false)
             selfJudged = base == nil
         }
     }
@@ -124,7 +125,9 @@ public struct PromotionCheck {
             let base =
                 range.updatesPolicyRef
                 ? policyTree
-                : try repository.mergeBase(tree.commit, policyTree.commit).map { try CommitTree(repository, revision: $0) }
+                : try repository.mergeBase(tree.commit, policyTree.commit).map {
+                    try CommitTree(repository, revision: $0)
+                }
             if let base {
                 for prefix in [Registry.root, ".mlops/runs"] {
                     for change in try tree.changes(since: base, under: prefix) where change.kind != .added {
@@ -370,7 +373,9 @@ private struct Judge {
     /// The champion at the target (its production version, else the last one it had), with its run record as the
     /// target has it; a champion whose record is missing there fails the comparison rather than skipping it.
     private func champion(of name: String, excluding version: Int) throws -> GatePolicy.Champion {
-        guard let policyTree, try !policyTree.names(in: "\(Registry.root)/\(name)/versions").isEmpty else { return .none }
+        guard let policyTree, try !policyTree.names(in: "\(Registry.root)/\(name)/versions").isEmpty else {
+            return .none
+        }
         let state = try Registry(source: policyTree).model(name, now: clock)
         guard let number = state.champion(excluding: version), let file = state.versions[number]?.file else {
             return .none

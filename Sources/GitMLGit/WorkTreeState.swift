@@ -85,7 +85,8 @@ extension Repository {
             patch: Array(changes.map(\.patch).joined()),
             omitted: changes.filter(\.omitted).map(\.path),
             files: changes.map {
-                WorkTreeState.FilePatch(path: $0.path, patch: $0.patch, untracked: $0.untracked, binary: $0.binary, omitted: $0.omitted)
+                WorkTreeState.FilePatch(
+                    path: $0.path, patch: $0.patch, untracked: $0.untracked, binary: $0.binary, omitted: $0.omitted)
             })
     }
 

@@ -14,6 +14,9 @@ public struct Config: Sendable, Equatable {
     public var approvers: [String] = []
     /// When a column counts as drifted.
     public var drift = DriftThresholds()
+    /// Store artifacts by hard link instead of a copy (`artifact_store: hardlink`): saves disk, and `verify` then
+    /// re-hashes the stored copy too, since a write to the work tree's file reaches it.
+    public var hardLinkArtifacts = false
 
     /// The defaults `git ml init` writes.
     public init() {}
@@ -35,6 +38,12 @@ public struct Config: Sendable, Equatable {
         }
         config.data = try strings(top["data"], key: "data", source: source)
         config.approvers = try strings(top["approvers"], key: "approvers", source: source)
+        if let store = top["artifact_store"], store != .null {
+            guard let text = store.string, text == "copy" || text == "hardlink" else {
+                throw InputError.malformed(source: source, detail: "artifact_store must be copy or hardlink")
+            }
+            config.hardLinkArtifacts = text == "hardlink"
+        }
         if let drift = top["drift"], drift != .null {
             guard case .object(let members) = drift else {
                 throw InputError.malformed(source: source, detail: "drift must be a mapping")
@@ -59,8 +68,12 @@ public struct Config: Sendable, Equatable {
             config.environmentVariables = try strings(
                 members["variables"], key: "environment.variables", source: source)
             if let python = members["python"] {
-                guard let text = python.string, !text.isEmpty else {
-                    throw InputError.malformed(source: source, detail: "environment.python must be a command name")
+                // A command found on the user's PATH, never a path into the repository: git-ml runs it to ask its
+                // version, and a cloned repository must not choose what runs on the auditor's machine.
+                guard let text = python.string, !text.isEmpty, !text.contains("/"), !text.hasPrefix("-") else {
+                    throw InputError.malformed(
+                        source: source,
+                        detail: "environment.python must be a command name on PATH (like python3), not a path")
                 }
                 config.python = text
             }
@@ -100,6 +113,10 @@ public struct Config: Sendable, Equatable {
 
         # Who may approve model versions (their git user.email); empty means anyone with commit access.
         approvers: []
+
+        # How artifacts are kept in .mlops/cache/objects: copy (a reflink where the file system can), or hardlink
+        # to save disk (then git ml verify re-hashes the stored copy as well, since writes to the file reach it).
+        artifact_store: copy
 
         # When `git ml drift` calls a column drifted: PSI above psi, or a KS / chi-squared p-value below p_value.
         drift:

@@ -84,11 +84,26 @@ public struct Manifest: Sendable, Equatable {
     }
 
     /// Reads a manifest written by `bytes`.
+    /// The manifest stored as `.mlops/manifests/<sha256>`, read beneath the work tree; its bytes must hash to its
+    /// name (a hand-made one cannot stand in for the real list).
+    public static func stored(_ sha256: String, in workspace: Workspace) throws -> Manifest {
+        let file = ".mlops/manifests/\(sha256)"
+        guard SHA256.isDigest(sha256) else { throw InputError.malformed(source: file, detail: "not a sha256") }
+        let bytes = try workspace.files.read(file)
+        guard try SHA256.hex(of: bytes) == sha256 else {
+            throw LineageError.invalidRecord(
+                file: file, detail: "content does not match its name: the manifest was modified")
+        }
+        return try parse(bytes, source: file)
+    }
+
     public static func parse(_ bytes: [UInt8], source: String) throws -> Manifest {
         var entries: [Entry] = []
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true) {
             let fields = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: false)
-            guard fields.count == 4, SHA256.isDigest(fields[0]), let size = Int64(fields[1]) else {
+            guard fields.count == 4, SHA256.isDigest(fields[0]), let size = Int64(fields[1]), size >= 0,
+                fields[2] == "f" || fields[2] == "l"
+            else {
                 throw InputError.malformed(source: source, detail: "bad manifest line: \(line.prefix(80))")
             }
             var path = ""
@@ -101,6 +116,14 @@ public struct Manifest: Sendable, Equatable {
                 } else {
                     path.append(ch)
                 }
+            }
+            // A path below the folder: a hand-written manifest cannot name a file elsewhere.
+            guard !path.isEmpty, !path.hasPrefix("/"),
+                !path.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }),
+                !path.contains("\u{0}")
+            else {
+                throw InputError.malformed(
+                    source: source, detail: "manifest names a path outside its folder: \(path.prefix(80))")
             }
             entries.append(Entry(path: path, sha256: String(fields[0]), size: size, type: String(fields[2])))
         }
@@ -243,8 +266,7 @@ public final class DataHasher {
     /// directory found unchanged by its fingerprint is not listed again).
     func manifest(of pointer: DataPointer) throws -> Manifest {
         if let manifest = pointer.manifest { return manifest }
-        let file = "\(workspace.manifestsDirectory)/\(pointer.sha256)"
-        return try Manifest.parse(try AtomicFile.read(file), source: ".mlops/manifests/\(pointer.sha256)")
+        return try Manifest.stored(pointer.sha256, in: workspace)
     }
 
     /// The SHA-256 of every found path and its stat, in order: equal only when no file was added, removed,

@@ -51,7 +51,10 @@ struct EnvironmentCapture {
         var variables: [String: JSONValue] = [:]
         for name in config.environmentVariables {
             if let value = workspace.environment[name] {
-                variables[name] = .string(scanner.redact(value: value, name: name))
+                // The names come from the repository's config.yaml, so the value must also not look like a
+                // credential, whatever the variable is called.
+                let clean = scanner.redact(value: value, name: name)
+                variables[name] = .string(SecretScanner.looksLikeCredential(clean) ? SecretScanner.redacted : clean)
             }
         }
         environment["variables"] = .object(variables)
@@ -117,8 +120,9 @@ struct EnvironmentCapture {
         var paths = Set(try workspace.repository.indexedPaths(whereFileName: Self.isLockfile))
         for name in FileSystem.list(workspace.root) where Self.isLockfile(name) { paths.insert(name) }
         var digests: [String: JSONValue] = [:]
-        for path in paths where FileSystem.exists(workspace.absolute(path)) {
-            if let bytes = try? AtomicFile.read(workspace.absolute(path)) {
+        // Read beneath the work tree: a lockfile linked out of it is not hashed (and so cannot reveal a file).
+        for path in paths where (try? workspace.files.exists(path)) == true {
+            if let bytes = try? workspace.files.read(path) {
                 digests[path] = .string(try SHA256.hex(of: bytes))
             }
         }

@@ -45,8 +45,12 @@ public enum Measurements {
         do { bytes = try AtomicFile.read(path, limit: fileLimit) } catch let error as StoreError {
             throw InputError.unreadable(source: displayName, detail: error.message)
         }
-        if path.hasSuffix(".json") { return try JSONParser.parse(bytes, source: displayName) }
-        return try YAMLReader.parse(bytes, source: displayName)
+        return try parseStructured(bytes, json: path.hasSuffix(".json"), displayName: displayName)
+    }
+
+    /// JSON or YAML bytes as a value.
+    static func parseStructured(_ bytes: [UInt8], json: Bool, displayName: String) throws -> JSONValue {
+        json ? try JSONParser.parse(bytes, source: displayName) : try YAMLReader.parse(bytes, source: displayName)
     }
 
     /// The numeric leaves of a metrics file, flattened. Text values are not metrics and are left out.

@@ -106,8 +106,19 @@ struct PythonFacts {
             print(p)
         """
 
+    /// What the interpreter is asked with: what selects it and its packages (PATH, HOME, PYTHON*, VIRTUAL_ENV,
+    /// CONDA_*, PYENV_*), never the rest of the caller's environment (its tokens).
+    static func probeEnvironment(_ environment: [String: String]) -> [String: String] {
+        environment.filter { name, _ in
+            ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV"].contains(name)
+                || ["PYTHON", "CONDA_", "PYENV_"].contains { name.hasPrefix($0) }
+        }
+    }
+
     private func ask(_ executable: String) throws -> JSONValue? {
-        guard let output = try? Executable.output(executable, ["-c", Self.probe], environment: workspace.environment),
+        guard
+            let output = try? Executable.output(
+                executable, ["-c", Self.probe], environment: Self.probeEnvironment(workspace.environment)),
             !output.isEmpty
         else { return nil }
         let lines = output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

@@ -205,9 +205,11 @@ public final class Recorder {
     }
 
     private func paramsFile() throws -> [String: JSONValue] {
-        let path = workspace.root + "/params.yaml"
-        guard FileSystem.exists(path) else { return [:] }
-        let value = try Measurements.readStructured(path, displayName: "params.yaml")
+        // Read beneath the work tree: a committed params.yaml linked out of it is refused, not read into the record.
+        guard try workspace.files.exists("params.yaml") else { return [:] }
+        let value = try Measurements.parseStructured(
+            try workspace.files.read("params.yaml", limit: Measurements.fileLimit), json: false,
+            displayName: "params.yaml")
         guard case .object = value else {
             if value == .null { return [:] }
             throw InputError.malformed(source: "params.yaml", detail: "expected a mapping of parameter names")
@@ -246,7 +248,8 @@ public final class Recorder {
         var redactions: [JSONValue] = []
         var leftOut: [JSONValue] = []
         for file in state.files where !file.omitted {
-            if file.untracked && (SecretScanner.isSecretFileName(file.path) || file.binary) {
+            // Binary content cannot be scanned (any encoding hides a token), so no binary goes in, tracked or not.
+            if file.binary || (file.untracked && SecretScanner.isSecretFileName(file.path)) {
                 var item: [String: JSONValue] = [
                     "path": .string(file.path), "reason": .string(file.binary ? "binary" : "secret file"),
                 ]
@@ -292,15 +295,17 @@ public final class Recorder {
             entries.append(.object(["path": .string(path), "missing": .bool(true)]))
         }
         let hasher = DataHasher(workspace: workspace, progress: progress)
+        let hardLink = try workspace.config.get().hardLinkArtifacts
         for pointer in try hasher.hash(present) {
             if pointer.type == "directory" {
                 for entry in try hasher.manifest(of: pointer).entries where entry.type == "f" {
                     try workspace.objects.put(
-                        file: workspace.absolute(pointer.path + "/" + entry.path), sha256: entry.sha256)
+                        file: try workspace.files.checked(pointer.path + "/" + entry.path), sha256: entry.sha256,
+                        hardLink: hardLink)
                 }
             } else if pointer.type == "file" {
                 let placement = try workspace.objects.put(
-                    file: workspace.absolute(pointer.path), sha256: pointer.sha256)
+                    file: try workspace.files.checked(pointer.path), sha256: pointer.sha256, hardLink: hardLink)
                 if placement == .hardLinked {
                     notes.append(
                         "stored \(pointer.path) by hard link and made it read-only, so the stored bytes cannot change")

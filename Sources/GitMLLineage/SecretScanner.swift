@@ -19,7 +19,8 @@ public struct SecretScanner: Sendable {
 
     private static let secretWords: Set<String> = [
         "token", "secret", "password", "passwd", "pwd", "key", "apikey", "credential", "credentials",
-        "auth", "authorization", "cookie", "session", "private", "dsn", "sig", "signature",
+        "auth", "authorization", "cookie", "session", "private", "dsn", "sig", "signature", "pass", "passphrase",
+        "webhook", "connection", "conn", "cert", "pat",
     ]
 
     /// True for names that hold secrets by convention (`GITHUB_TOKEN`, `api-key`, `DATABASE_URL`, `passwd`).
@@ -28,7 +29,11 @@ public struct SecretScanner: Sendable {
         if lower == "database_url" || lower.hasSuffix("_database_url") || lower == "dsn" { return true }
         let words = lower.split(whereSeparator: { !$0.isLetter && !$0.isNumber }).map(String.init)
         if words.contains(where: { secretWords.contains($0) }) { return true }
-        return ["token", "secret", "password", "apikey", "accesskey", "privatekey"].contains { lower.contains($0) }
+        return [
+            "token", "secret", "password", "passphrase", "apikey", "accesskey", "privatekey", "webhook",
+            "connectionstring",
+        ]
+        .contains { lower.contains($0) }
     }
 
     /// `text` with every secret replaced.
@@ -259,6 +264,36 @@ extension SecretScanner {
 }
 
 extension SecretScanner {
+    /// A value shaped like a credential whatever its name: a run of 20 or more token characters mixing letters and
+    /// digits, or a `key=value` part named like a secret (`AccountKey=...`, `password=...`).
+    public static func looksLikeCredential(_ value: String) -> Bool {
+        var run = 0
+        var letters = false
+        var digits = false
+        for scalar in value.unicodeScalars {
+            let token =
+                scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
+                || "+/=_-".unicodeScalars.contains(scalar)
+            if token && scalar.isASCII {
+                run += 1
+                if ("0"..."9").contains(scalar) {
+                    digits = true
+                } else if scalar.properties.isAlphabetic {
+                    letters = true
+                }
+                if run >= 20 && letters && digits { return true }
+            } else {
+                run = 0
+                letters = false
+                digits = false
+            }
+        }
+        return value.split(whereSeparator: { $0 == ";" || $0 == "&" || $0 == "?" }).contains { part in
+            guard let equals = part.firstIndex(of: "=") else { return false }
+            return isSecretName(String(part[..<equals]))
+        }
+    }
+
     /// File names that hold secrets by convention: such untracked files never go into a recorded patch.
     public static func isSecretFileName(_ path: String) -> Bool {
         let name = (path.split(separator: "/").last.map(String.init) ?? path).lowercased()
@@ -266,7 +301,8 @@ extension SecretScanner {
         if [".netrc", "_netrc", ".pypirc", ".npmrc", ".git-credentials", ".pgpass", ".htpasswd"].contains(name) {
             return true
         }
-        if name.hasPrefix("id_rsa") || name.hasPrefix("id_dsa") || name.hasPrefix("id_ecdsa") || name.hasPrefix("id_ed25519")
+        if name.hasPrefix("id_rsa") || name.hasPrefix("id_dsa") || name.hasPrefix("id_ecdsa")
+            || name.hasPrefix("id_ed25519")
         {
             return true
         }
@@ -319,7 +355,9 @@ extension SecretScanner {
     func redactAssignment(_ line: String) -> String {
         guard let separator = line.firstIndex(where: { $0 == "=" || $0 == ":" }) else { return line }
         var name = line[..<separator].trimmingCharacters(in: .whitespaces)
-        if name.hasPrefix("export ") { name = String(name.dropFirst(7)) }
+        for prefix in ["export ", "- ", "set "] where name.hasPrefix(prefix) {
+            name = String(name.dropFirst(prefix.count))
+        }
         name = name.trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
         let value = line[line.index(after: separator)...].trimmingCharacters(in: .whitespaces)
         guard !name.isEmpty, !name.contains(" "), Self.isSecretName(name), !value.isEmpty,

@@ -56,6 +56,19 @@ public struct Verifier {
         var findings = [Finding(subject: record, state: "ok", recorded: id, actual: id, detail: "record intact")]
         findings += try check(run.data, section: "data")
         findings += try check(run.artifacts, section: "artifact")
+        if try workspace.config.get().hardLinkArtifacts {
+            // Hard-linked copies share the work tree file's inode: a write there reaches the store too.
+            for item in run.artifacts where item["type"]?.string == "file" {
+                guard let digest = item["sha256"]?.string, let path = item["path"]?.string,
+                    workspace.objects.contains(digest)
+                else { continue }
+                findings.append(
+                    checkContentAddressed(
+                        workspace.objects.path(for: digest),
+                        subject: ".mlops/cache/objects/\(digest.prefix(12)) (\(path))",
+                        digest: digest))
+            }
+        }
         if let patch = run.record["git"]?["patch"]?.string {
             findings.append(
                 checkContentAddressed(
@@ -107,8 +120,7 @@ public struct Verifier {
     private func compareDirectory(_ path: String, recorded: String, now: DataPointer, section: String) throws
         -> [Finding]
     {
-        let file = "\(workspace.manifestsDirectory)/\(recorded)"
-        guard FileSystem.exists(file) else {
+        guard try workspace.files.exists(".mlops/manifests/\(recorded)") else {
             return [
                 Finding(
                     subject: path, state: "modified", recorded: recorded, actual: now.sha256,
@@ -117,7 +129,7 @@ public struct Verifier {
                 )
             ]
         }
-        let old = try Manifest.parse(try AtomicFile.read(file), source: ".mlops/manifests/\(recorded)")
+        let old = try Manifest.stored(recorded, in: workspace)
         let before = Dictionary(old.entries.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         let after = Dictionary((now.manifest?.entries ?? []).map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         var findings: [Finding] = []

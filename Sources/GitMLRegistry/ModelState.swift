@@ -71,7 +71,8 @@ public struct ModelState: Sendable {
         if event.kind == .stage, let to = event.to, to != .draft || version.stage != .draft,
             !version.stage.allows(to)
         {
-            return "moves version \(event.version) from \(version.stage.rawValue) to \(to.rawValue), which is not a transition"
+            return
+                "moves version \(event.version) from \(version.stage.rawValue) to \(to.rawValue), which is not a transition"
         }
         return nil
     }

@@ -176,11 +176,24 @@ public struct Reproducer {
         let source = options.dataRoot.map { Beneath(root: workspace.inputPath($0)) } ?? workspace.files
         for item in original.data {
             guard let path = item["path"]?.string else { continue }
-            let target = try checkout.checked(path)
-            guard !FileSystem.exists(target) else { continue }
-            let from = try source.checked(path)
-            if FileSystem.exists(from) {
-                try PerformanceTrace.measure("copy \(path)") { try FileCopy.tree(from: from, to: target) }
+            // A recorded folder may also hold committed files (DVC's data/.gitignore and *.dvc): the checkout then
+            // has the folder already, so each recorded file the checkout lacks is copied, by the folder's manifest.
+            var files = [path]
+            if item["type"]?.string == "directory", let digest = item["sha256"]?.string, SHA256.isDigest(digest),
+                try workspace.files.exists(".mlops/manifests/\(digest)")
+            {
+                files = try Manifest.stored(digest, in: workspace).entries.map {
+                    path.isEmpty ? $0.path : path + "/" + $0.path
+                }
+            }
+            try PerformanceTrace.measure("copy \(path)") {
+                for file in files {
+                    let target = try checkout.checked(file)
+                    var info = stat()
+                    guard lstat(target, &info) != 0 else { continue }
+                    let from = try source.checked(file)
+                    if lstat(from, &info) == 0 { try FileCopy.tree(from: from, to: target) }
+                }
             }
         }
         result.data = try PerformanceTrace.measure("verify data") {

@@ -107,8 +107,17 @@ public struct Beneath: Sendable {
     /// follow). For the few consumers that need a path (SQLite, libgit2, the data walk, which opens it with
     /// `O_NOFOLLOW`).
     public func checked(_ relative: String) throws -> String {
-        let (directory, name) = try parentDirectory(of: relative, create: false)
-        close(directory)
+        let directory: Int32
+        let name: String
+        do {
+            (directory, name) = try parentDirectory(of: relative, create: false)
+        } catch PathError.notFound {
+            // The parent does not exist yet: what exists of the path must still resolve beneath the root.
+            let parent = relative.split(separator: "/").dropLast().joined(separator: "/")
+            _ = try checked(parent)
+            return root + "/" + relative
+        }
+        defer { close(directory) }
         if !name.isEmpty {
             var info = stat()
             if fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0, (info.st_mode & S_IFMT) == S_IFLNK,

@@ -1,3 +1,4 @@
+internal import CSystemShims
 import GitMLBasics
 
 #if canImport(Glibc)
@@ -22,7 +23,7 @@ public enum FileCopy {
                 unlink(temporary)
             }
         }
-        try copyByReading(input, output, source: source, temporary: temporary)
+        try copyContents(input, output, source: source, temporary: temporary)
         if durable { guard fsync(output) == 0 else { throw StoreError("fsync", path: temporary) } }
         finished = true
         close(output)
@@ -31,6 +32,20 @@ public enum FileCopy {
             throw StoreError("rename into place", path: target)
         }
         if durable { try AtomicFile.syncDirectory(AtomicFile.parent(of: target)) }
+    }
+
+    /// A reflink where the file system shares blocks (btrfs, XFS: instant, no space), else a kernel-side copy
+    /// (`copy_file_range`), else reading and writing.
+    private static func copyContents(_ input: Int32, _ output: Int32, source: String, temporary: String) throws {
+        if gitml_clone_file(output, input) == 0 { return }
+        while true {
+            let n = gitml_copy_file_range(input, output, 1 << 30)
+            if n == 0 { return }
+            if n > 0 { continue }
+            if errno == EINTR { continue }
+            // Not supported between these file systems (EXDEV, ENOSYS, EINVAL): copy by reading, from where it stopped.
+            return try copyByReading(input, output, source: source, temporary: temporary)
+        }
     }
 
     private static func copyByReading(_ input: Int32, _ output: Int32, source: String, temporary: String) throws {

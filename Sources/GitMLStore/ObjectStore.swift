@@ -28,14 +28,19 @@ public struct ObjectStore: Sendable {
         case copied = "copied"
     }
 
-    /// Stores the file at `source`, whose digest the caller has just computed, by hard link when the file
-    /// system allows (the shared inode is then made read-only, so an in-place write cannot change stored
-    /// bytes) and by copy otherwise. Never follows a symbolic link.
+    /// Stores the file at `source`, whose digest the caller has just computed: by copy (a reflink where the file
+    /// system shares blocks), so rewriting the work tree's file never changes the stored bytes; by hard link only
+    /// when `hardLink` (config.yaml's `artifact_store: hardlink`, for disks too small for copies), and then the
+    /// shared inode is made read-only and `verify` re-hashes the stored copy too. Never follows a symbolic link.
     @discardableResult
-    public func put(file source: String, sha256: String) throws -> Placement {
+    public func put(file source: String, sha256: String, hardLink: Bool = false) throws -> Placement {
         let target = path(for: sha256)
         if contains(sha256) { return .alreadyPresent }
         try AtomicFile.makeDirectories(directory)
+        guard hardLink else {
+            try copy(source, to: target)
+            return .copied
+        }
         if link(source, target) == 0 {
             chmod(target, 0o444)
             try AtomicFile.syncDirectory(directory)

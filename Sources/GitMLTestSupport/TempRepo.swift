@@ -206,6 +206,23 @@ public final class TempRepo: @unchecked Sendable {
     }
 }
 
+/// Outside tools some tests drive for real (DVC, pre-commit, lefthook), from the virtualenv scripts/test-tools makes.
+public enum TestTools {
+    /// The virtualenv's bin directory.
+    public static var directory: String {
+        if let override = ProcessInfo.processInfo.environment["GIT_ML_TEST_TOOLS"] { return override }
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        return packageRoot.appendingPathComponent(".build/test-tools/bin").path
+    }
+
+    /// The tool's path, or nil when scripts/test-tools could not install it (no PyPI).
+    public static func path(_ name: String) -> String? {
+        let candidate = directory + "/" + name
+        return FileManager.default.isExecutableFile(atPath: candidate) ? candidate : nil
+    }
+}
+
 /// A failure inside a test helper.
 public struct TestFailure: Error, CustomStringConvertible {
     public let description: String

@@ -47,7 +47,8 @@ private func project(_ name: String = #function) throws -> TempRepo {
 
 /// The newest run's record, to edit into a hand-made one.
 private func newestRecord(_ repo: TempRepo) throws -> (id: String, members: [String: JSONValue]) {
-    let id = try #require(try json(try repo.gitML(["log", "--json", "--limit", "1"]).stdout)["runs"]?.array?.first?["id"]?.string)
+    let id = try #require(
+        try json(try repo.gitML(["log", "--json", "--limit", "1"]).stdout)["runs"]?.array?.first?["id"]?.string)
     guard case .object(let members) = try json(try repo.read(".mlops/runs/\(id).json")) else {
         throw TestFailure("record \(id) is not an object")
     }
@@ -142,7 +143,8 @@ struct HostileRepositoryTests {
     @Test(
         "a .mlops directory committed as a link is refused before anything is written through it",
         arguments: [
-            (".mlops/cards", ["card", "churn@1", "--write"]), (".mlops/models/churn/events", ["model", "approve", "churn", "1"]),
+            (".mlops/cards", ["card", "churn@1", "--write"]),
+            (".mlops/models/churn/events", ["model", "approve", "churn", "1"]),
             (".mlops/runs", ["snapshot", "--metric", "acc=1"]), (".mlops/cache", ["log"]),
         ])
     func mlopsLinks(_ directory: String, _ arguments: [String]) throws {
@@ -150,7 +152,8 @@ struct HostileRepositoryTests {
         let outside = try Outside(repo, "target")
         defer { outside.remove() }
         try? FileManager.default.removeItem(atPath: repo.root + "/" + directory)
-        try FileManager.default.createSymbolicLink(atPath: repo.root + "/" + directory, withDestinationPath: outside.path)
+        try FileManager.default.createSymbolicLink(
+            atPath: repo.root + "/" + directory, withDestinationPath: outside.path)
         let result = try repo.gitML(arguments)
         #expect(refusedCleanly(result, "\(directory) is a symbolic link"), "\(result.stderr)")
         #expect(outside.untouched)
@@ -192,7 +195,8 @@ struct HostileRepositoryTests {
         #expect(snapshot.status == 0, "\(snapshot.stderr)")
         let (_, record) = try newestRecord(repo)
         let git = record["git"]
-        #expect(git?["left_out_of_patch"]?.array?.compactMap { $0["path"]?.string }.sorted() == [".env", "weights.bin"])
+        #expect(
+            git?["left_out_of_patch"]?.array?.compactMap { $0["path"]?.string }.sorted() == [".env", "weights.bin"])
         #expect(git?["left_out_of_patch"]?.array?.first { $0["path"]?.string == "weights.bin" }?["sha256"] != nil)
         #expect(git?["patch_redactions"]?.array?.first?["path"]?.string == "train.py")
         #expect(git?["patch_redactions"]?.array?.first?["line"] == .int(2))
@@ -244,5 +248,106 @@ struct HostileRepositoryTests {
         let id = try repo.writeAddressed(text, in: ".mlops/runs", suffix: ".json")
         let shown = try repo.gitML(["show", id])
         #expect(refusedCleanly(shown, "duplicate key \"kind\""), "\(shown.stderr)")
+    }
+
+    @Test("a repository cannot choose what runs on the auditor's machine, nor read files through committed links")
+    func secondRound() throws {
+        let repo = try project()
+        let outside = try Outside(repo)
+        defer { outside.remove() }
+        let token = "ghp_\(String(repeating: "Q", count: 36))"
+        // environment.python naming a script in the repository.
+        try repo.write(
+            "tools.sh", "#!/bin/sh\necho \"$GITHUB_TOKEN\" > \(outside.path)/pwned.txt\necho /usr/bin/python3\n")
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: repo.root + "/tools.sh")
+        let config = try repo.read(".mlops/config.yaml").replacingOccurrences(
+            of: "python: python3", with: "python: ./tools.sh")
+        try repo.write(".mlops/config.yaml", config)
+        let ran = try repo.gitML(["snapshot"], environment: ["GITHUB_TOKEN": token])
+        #expect(refusedCleanly(ran, "environment.python must be a command name on PATH"), "\(ran.stderr)")
+        #expect(outside.untouched)
+        try repo.git("checkout", "--", ".mlops/config.yaml")
+        // params.yaml and a lockfile linked to a file outside.
+        try FileManager.default.createSymbolicLink(
+            atPath: repo.root + "/params.yaml", withDestinationPath: outside.path + "/secret.txt")
+        let params = try repo.gitML(["snapshot"])
+        #expect(refusedCleanly(params, "params.yaml is a symbolic link"), "\(params.stderr)")
+        try FileManager.default.removeItem(atPath: repo.root + "/params.yaml")
+        try FileManager.default.createSymbolicLink(
+            atPath: repo.root + "/poetry.lock", withDestinationPath: outside.path + "/secret.txt")
+        #expect(try repo.gitML(["snapshot"]).status == 0)
+        let (_, record) = try newestRecord(repo)
+        #expect(record["environment"]?["lockfiles"]?["poetry.lock"] == nil, "a lockfile linked out is not hashed")
+        #expect(outside.untouched)
+    }
+
+    @Test("variables config.yaml names are not recorded when they hold credentials, whatever they are called")
+    func configuredVariables() throws {
+        let repo = try project()
+        try repo.write(
+            ".mlops/config.yaml",
+            "version: 1\nenvironment:\n  variables: [GPG_PASSPHRASE, SLACK_WEBHOOK_URL, AZURE_STORAGE_CONNECTION_STRING, BUILD_ID, OMP_NUM_THREADS]\n"
+        )
+        let values = [
+            "GPG_PASSPHRASE": "correct horse battery staple",
+            "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/xyz",
+            "AZURE_STORAGE_CONNECTION_STRING": "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=abc",
+            "BUILD_ID": "a8f3k29dl3k4j5h6g7f8d9s0", "OMP_NUM_THREADS": "4",
+        ]
+        #expect(try repo.gitML(["snapshot"], environment: values).status == 0)
+        let (_, record) = try newestRecord(repo)
+        let recorded = record["environment"]?["variables"]
+        for name in ["GPG_PASSPHRASE", "SLACK_WEBHOOK_URL", "AZURE_STORAGE_CONNECTION_STRING", "BUILD_ID"] {
+            #expect(recorded?[name]?.string == "<redacted>", "\(name)")
+        }
+        #expect(recorded?["OMP_NUM_THREADS"]?.string == "4")
+    }
+
+    @Test("a hand-made manifest cannot make the store copy a file from outside the work tree")
+    func poisonedManifest() throws {
+        let repo = try project()
+        let outside = try Outside(repo)
+        defer { outside.remove() }
+        try repo.write("out/a.bin", "artifact")
+        #expect(try repo.gitML(["snapshot", "--artifact", "out"]).status == 0)
+        let (_, record) = try newestRecord(repo)
+        let digest = try #require(record["artifacts"]?.array?.first?["sha256"]?.string)
+        let manifest = repo.root + "/.mlops/manifests/\(digest)"
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: manifest)
+        try
+            (try String(contentsOfFile: manifest, encoding: .utf8)
+            + "\(String(repeating: "1", count: 64)) 6 f ../../../../../../..\(outside.path)/secret.txt\n").write(
+                toFile: manifest, atomically: false, encoding: .utf8)
+        let again = try repo.gitML(["snapshot", "--artifact", "out"])
+        #expect(
+            !FileManager.default.fileExists(
+                atPath: repo.root + "/.mlops/cache/objects/" + String(repeating: "1", count: 64)))
+        #expect(again.status == 0 || again.stderr.contains("the manifest was modified"), "\(again.stderr)")
+        #expect(outside.untouched)
+    }
+
+    @Test("a dirty tree's binary changes, tracked or not, are recorded by digest, never as patch content")
+    func trackedBinary() throws {
+        let repo = try project()
+        try repo.write("blob.bin", Data([0, 1, 2, 3, 0]))
+        try repo.commitAll("a binary")
+        let token = "AKIA" + String(repeating: "Z", count: 16)
+        var bytes = Data([0, 9, 0])
+        bytes.append(Data(token.utf8))
+        try repo.write("blob.bin", bytes)
+        #expect(try repo.gitML(["snapshot"]).status == 0)
+        let (_, record) = try newestRecord(repo)
+        #expect(record["git"]?["left_out_of_patch"]?.array?.first?["path"]?.string == "blob.bin")
+        try repo.git("add", ".mlops")
+        try repo.git("commit", "-qm", "record")
+        #expect(!(try repo.git("cat-file", "--batch-all-objects", "--batch")).contains(token))
+    }
+
+    @Test("a template nesting thousands of sections is a one-line error, not a stack overflow")
+    func deepTemplate() throws {
+        let repo = try project()
+        try repo.write(".mlops/templates/model-card.md", String(repeating: "{{#a}}", count: 5000))
+        let card = try repo.gitML(["card", "churn@1"])
+        #expect(refusedCleanly(card, "sections nest 5000 deep"), "\(card.stderr)")
     }
 }

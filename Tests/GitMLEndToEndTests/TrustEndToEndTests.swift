@@ -95,7 +95,6 @@ private func isoNow() -> String {
     return formatter.string(from: Date()).replacingOccurrences(of: "Z", with: "000Z")
 }
 
-
 /// The version file's digest, run and owner, as events name them.
 private func versionFacts(_ repo: TempRepo, _ version: Int = 1) throws -> (digest: String, run: String) {
     let shown = try json(try repo.gitML(["model", "show", "churn@\(version)", "--json"]).stdout)
@@ -437,11 +436,13 @@ struct TrustSecondRoundTests {
         try repo.commitAll("gates and model")
         try repo.addBareRemote()
         try repo.git("push", "-q", "origin", "main")
-        #expect(try repo.gitML(["snapshot", "--seed", "1", "--metric", "acc=0.97", "--artifact", "model.pkl"]).status == 0)
+        #expect(
+            try repo.gitML(["snapshot", "--seed", "1", "--metric", "acc=0.97", "--artifact", "model.pkl"]).status == 0)
         #expect(try repo.gitML(["model", "register", "churn"]).status == 0)
         #expect(try repo.gitML(["gate", "check", "churn", "1", "--to", "production"]).status == 0)
         #expect(try repo.gitML(["model", "promote", "churn", "1", "--to", "production"]).status == 0)
-        #expect(try repo.gitML(["snapshot", "--seed", "1", "--metric", "acc=0.6", "--artifact", "model.pkl"]).status == 0)
+        #expect(
+            try repo.gitML(["snapshot", "--seed", "1", "--metric", "acc=0.6", "--artifact", "model.pkl"]).status == 0)
         #expect(try repo.gitML(["model", "register", "churn", "--run", try latestRun(repo)]).status == 0)
         try repo.commitAll("champion v1, candidate v2")
         try repo.git("push", "-q", "origin", "main")
@@ -483,7 +484,10 @@ struct TrustSecondRoundTests {
     func forcedRewind() throws {
         let repo = try championProject()
         let server = repo.root + "-origin.git"
-        #expect(try TempRepo.run(TempRepo.binary, ["hook", "install", "--server"], in: server, environment: repo.environment).status == 0)
+        #expect(
+            try TempRepo.run(
+                TempRepo.binary, ["hook", "install", "--server"], in: server, environment: repo.environment
+            ).status == 0)
         try repo.git("reset", "-q", "--hard", "HEAD~1")
         try repo.git("commit", "-q", "--allow-empty", "-m", "rewrite")
         let refused = try push(repo, "--force", "--no-verify")
@@ -505,9 +509,13 @@ struct TrustSecondRoundTests {
         try repo.commitAll("promote")
         let server = try repo.addBareRemote()
         try repo.git("-C", server, "symbolic-ref", "HEAD", "refs/heads/trunk")
-        #expect(try TempRepo.run(TempRepo.binary, ["hook", "install", "--server"], in: server, environment: repo.environment).status == 0)
+        #expect(
+            try TempRepo.run(
+                TempRepo.binary, ["hook", "install", "--server"], in: server, environment: repo.environment
+            ).status == 0)
         let refused = try push(repo, "--no-verify")
-        #expect(refused.status != 0 && refused.stderr.contains("there is no policy to judge it by"), "\(refused.stderr)")
+        #expect(
+            refused.status != 0 && refused.stderr.contains("there is no policy to judge it by"), "\(refused.stderr)")
     }
 
     @Test("under allowed_signers an owner cannot approve their own version by naming someone else as the run's owner")
@@ -523,7 +531,9 @@ struct TrustSecondRoundTests {
                 ["snapshot", "--seed", "1", "--metric", "acc=0.99", "--artifact", "model.pkl"],
                 environment: ["GIT_AUTHOR_EMAIL": "bob@example.com"]
             ).status == 0)
-        #expect(try repo.gitML(["model", "register", "churn", "--run", try latestRunOf(repo)], environment: asMallory).status == 0)
+        #expect(
+            try repo.gitML(["model", "register", "churn", "--run", try latestRunOf(repo)], environment: asMallory)
+                .status == 0)
         #expect(try repo.gitML(["model", "approve", "churn", "2"], environment: asMallory).status == 0)
         let check = try repo.gitML(["gate", "check", "churn", "2", "--to", "production"], environment: asMallory)
         #expect(check.status == 1 && check.stdout.contains("approvals"), "\(check.stdout)")
@@ -538,7 +548,9 @@ struct TrustSecondRoundTests {
         try repo.git("config", "gpg.format", "ssh")
         for signer in signers {
             try repo.git("config", "user.signingkey", signer.path)
-            #expect(try repo.gitML(["model", "approve", "churn", "1"], environment: ["GIT_AUTHOR_EMAIL": signer.email]).status == 0)
+            #expect(
+                try repo.gitML(["model", "approve", "churn", "1"], environment: ["GIT_AUTHOR_EMAIL": signer.email])
+                    .status == 0)
         }
         for _ in 0..<8 {
             let check = try repo.gitML(["gate", "check", "churn", "1", "--to", "production", "--json"])

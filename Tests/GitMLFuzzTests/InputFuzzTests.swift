@@ -46,7 +46,7 @@ enum Mutation {
             if let start = bytes[at...].firstIndex(where: { (0x30...0x39).contains($0) }) {
                 var end = start
                 while end < bytes.count, (0x30...0x39).contains(bytes[end]) || bytes[end] == 0x2E { end += 1 }
-                bytes.replaceSubrange(start..<end, with: Array(numbers.randomElement(using: &random)!.utf8))
+                bytes.replaceSubrange(start..<end, with: Array(numbers[Int.random(in: 0..<numbers.count, using: &random)].utf8))
             }
         case 3:
             let depth = Int.random(in: 100...400, using: &random)
@@ -62,7 +62,7 @@ enum Mutation {
             let i = Int.random(in: 0..<lines.count, using: &random)
             copy.insert(lines[i], at: i)
             bytes = Array(copy.joined(separator: [0x0A]))
-        case 6: bytes.insert(contentsOf: Array(tokens.randomElement(using: &random)!.utf8), at: at)
+        case 6: bytes.insert(contentsOf: Array(tokens[Int.random(in: 0..<tokens.count, using: &random)].utf8), at: at)
         case 7:
             if !bytes.isEmpty {
                 let length = Int.random(in: 1...min(64, bytes.count - at), using: &random)
@@ -177,15 +177,21 @@ let kinds: [InputKind] = [
     InputKind(
         name: "params",
         valid: "train:\n  lr: 0.01\n  epochs: 10\nmodel: &m {depth: 3}\nother: *m\n",
-        consume: { bytes in try viaFile(bytes, suffix: ".yaml") { _ = try Measurements.readStructured($0, displayName: "params.yaml") } }),
+        consume: { bytes in
+            try viaFile(bytes, suffix: ".yaml") { _ = try Measurements.readStructured($0, displayName: "params.yaml") }
+        }),
     InputKind(
         name: "metrics-json",
         valid: "{\"acc\": 0.93, \"eval\": {\"f1\": 0.8, \"loss\": NaN}, \"n\": 1000}",
-        consume: { bytes in try viaFile(bytes, suffix: ".json") { _ = try Measurements.metrics(fromFile: $0, displayName: "m.json") } }),
+        consume: { bytes in
+            try viaFile(bytes, suffix: ".json") { _ = try Measurements.metrics(fromFile: $0, displayName: "m.json") }
+        }),
     InputKind(
         name: "metrics-yaml",
         valid: "acc: 0.93\neval:\n  f1: 0.8\n  loss: .nan\nn: 1000\n",
-        consume: { bytes in try viaFile(bytes, suffix: ".yaml") { _ = try Measurements.metrics(fromFile: $0, displayName: "m.yaml") } }),
+        consume: { bytes in
+            try viaFile(bytes, suffix: ".yaml") { _ = try Measurements.metrics(fromFile: $0, displayName: "m.yaml") }
+        }),
     InputKind(
         name: "jsonl",
         valid: "{\"step\": 1, \"loss\": 0.5}\n{\"step\": 2, \"loss\": 0.4, \"acc\": 0.9}\n",
@@ -203,7 +209,8 @@ let kinds: [InputKind] = [
             try viaFile(bytes, suffix: ".csv") { path in
                 let profile = try ProfileBuilder.build(path: path, source: "t.csv", name: "t")
                 let summary = ProfileSummary(profile)
-                _ = DriftDetector.compare(reference: summary, current: summary, thresholds: DriftThresholds(), columns: [])
+                _ = DriftDetector.compare(
+                    reference: summary, current: summary, thresholds: DriftThresholds(), columns: [])
             }
         }),
 ]

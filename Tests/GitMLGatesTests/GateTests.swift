@@ -187,7 +187,8 @@ struct GateEvaluationTests {
     @Test("approvals count distinct allowed approvers, not the owner when required")
     func approvals() {
         #expect(
-            Approvals.valid(["a@x", "A@x", "owner@x", "b@x"], allowed: [], owners: ["owner@x"], distinctFromOwner: true)
+            Approvals.valid(
+                ["a@x", "A@x", "owner@x", "b@x"], allowed: [], owners: ["owner@x"], distinctFromOwner: true)
                 == ["a@x", "b@x"])
         #expect(Approvals.valid(["a@x", "b@x"], allowed: ["b@x"], owners: [], distinctFromOwner: false) == ["b@x"])
         var inputs = GateInputs(candidate: record([:], owner: "owner@example.com"))
@@ -203,7 +204,8 @@ struct GateEvaluationTests {
                 ["owner@example.com ", " Owner@Example.COM"], allowed: [], owners: ["owner@example.com"],
                 distinctFromOwner: true) == [])
         #expect(
-            Approvals.valid(["Alice@Example.com "], allowed: ["alice@example.com"], owners: [], distinctFromOwner: false)
+            Approvals.valid(
+                ["Alice@Example.com "], allowed: ["alice@example.com"], owners: [], distinctFromOwner: false)
                 == ["Alice@Example.com "])
     }
 

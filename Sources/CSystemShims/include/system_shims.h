@@ -13,6 +13,12 @@ int gitml_openat2(int dirfd, const char *path, int flags, unsigned int mode, uns
 /// pipe2(fds, O_CLOEXEC): a pipe no other child inherits (glibc declares pipe2 only under _GNU_SOURCE).
 int gitml_pipe_cloexec(int fds[2]);
 
+/// Makes `destination` share `source`'s blocks (FICLONE, a reflink) where the file system can: 0, else -1 with errno.
+int gitml_clone_file(int destination, int source);
+
+/// copy_file_range(2) from the current offsets: bytes copied, 0 at the end, -1 with errno.
+long gitml_copy_file_range(int source, int destination, unsigned long length);
+
 /// O_PATH (a descriptor that only names a place), which glibc shows only under _GNU_SOURCE.
 extern const int GITML_O_PATH;
 

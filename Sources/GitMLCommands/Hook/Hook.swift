@@ -64,6 +64,7 @@ func installHook(_ repository: Repository, kind: HookInstaller.Kind = .prePush) 
         return
             "installed \(name) hook in \(installer.hooksDirectory); your previous hook is now \(previous) and runs first"
     case .alreadyInstalled: return "the \(name) hook is already installed in \(installer.hooksDirectory)"
+    case .husky(let script): return "added git-ml's \(name) check to husky's \(script); husky's own commands still run"
     }
 }
 
@@ -85,6 +86,7 @@ struct HookUninstall: GitMLCommand {
         case .restored(let previous):
             print("removed git-ml's \(name) hook and restored your previous hook at \(previous)")
         case .notInstalled: print("no \(name) hook is installed in \(installer.hooksDirectory); nothing to do")
+        case .husky(let script): print("removed git-ml's lines from husky's \(script)")
         }
         return 0
     }
@@ -102,12 +104,20 @@ struct HookPrePush: GitMLCommand {
             """)
 
     @OptionGroup var common: CommonOptions
-    @Argument(help: "The remote's name.") var remote: String
+    @Argument(help: "The remote's name (under the pre-commit framework: from PRE_COMMIT_REMOTE_NAME).") var remote:
+        String?
     @Argument(help: "The remote's URL.") var url: String?
 
     func execute() throws -> Int32 {
-        let workspace = try Context(common).workspace(requireInitialized: false)
-        let updates = try PushUpdate.parse(readStandardInput())
+        let context = try Context(common)
+        let workspace = try context.workspace(requireInitialized: false)
+        var updates = try PushUpdate.parse(readStandardInput())
+        // The pre-commit framework keeps git's lines and describes the ref in its environment instead.
+        if updates.isEmpty, let update = PushUpdate.fromPreCommit(context.environment) { updates = [update] }
+        guard let remote = remote ?? context.environment["PRE_COMMIT_REMOTE_NAME"] else {
+            throw LineageError.badArgument(
+                "no remote was named", hint: "git ml hook pre-push <remote> [<url>] < refs (git passes both)")
+        }
         let verdict = try promotionCheck(workspace).prePush(remote: remote, updates: updates)
         guard !verdict.blocked.isEmpty else { return 0 }
         reportBlocked(verdict.blocked, policy: verdict.policy)

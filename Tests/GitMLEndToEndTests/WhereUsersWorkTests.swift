@@ -1,0 +1,171 @@
+import Foundation
+import GitMLBasics
+import GitMLTestSupport
+import Testing
+
+private func json(_ text: String) throws -> JSONValue { try JSONParser.parse(text, source: "output") }
+
+/// A repository with strict production gates, a registered v1 promoted to production without evidence, and a bare
+/// remote holding main from before the promotion: any pre-push check that runs git-ml refuses the push.
+private func ungatedPromotion(_ name: String = #function) throws -> TempRepo {
+    let repo = try TempRepo(name: name)
+    repo.putGitMLOnPath()
+    #expect(try repo.gitML(["init"]).status == 0)
+    try repo.write(".mlops/gates.yaml", "version: 1\nproduction:\n  - metric: acc\n    min: 0.99\n")
+    try repo.write("model.pkl", "w")
+    try repo.commitAll("gates")
+    try repo.addBareRemote()
+    try repo.git("push", "-q", "origin", "main")
+    #expect(try repo.gitML(["snapshot", "--metric", "acc=0.5", "--artifact", "model.pkl"]).status == 0)
+    #expect(try repo.gitML(["model", "register", "churn"]).status == 0)
+    #expect(try repo.gitML(["model", "promote", "churn", "1", "--to", "production"]).status == 0)
+    try repo.commitAll("ungated promotion")
+    return repo
+}
+
+/// The tools' bin directory first on PATH (and git-ml's), for tools whose hooks call them by name.
+private func withTools(_ repo: TempRepo) {
+    repo.environment["PATH"] = TestTools.directory + ":" + (repo.environment["PATH"] ?? "/usr/bin:/bin")
+}
+
+private let dvcMissing = TestTools.path("dvc") == nil
+private let preCommitMissing = TestTools.path("pre-commit") == nil
+private let lefthookMissing = TestTools.path("lefthook") == nil
+private let skipReason: Comment = "scripts/test-tools could not install it from PyPI (see its output)"
+
+@Suite("Works where users already work")
+struct WhereUsersWorkTests {
+    @Test("husky 9: git-ml's check goes into .husky/pre-push, husky's own command still runs, uninstall is exact")
+    func husky() throws {
+        let repo = try ungatedPromotion()
+        // The layout husky 9.1 writes (`husky` in package.json's prepare): core.hooksPath=.husky/_, a shim per
+        // hook that sources _/h, which runs .husky/<hook> with sh -e.
+        let h = """
+            #!/usr/bin/env sh
+            [ "$HUSKY" = "2" ] && set -x
+            n=$(basename "$0")
+            s=$(dirname "$(dirname "$0")")/$n
+
+            [ ! -f "$s" ] && exit 0
+
+            i="${XDG_CONFIG_HOME:-$HOME/.config}/husky/init.sh"
+            [ -f "$i" ] && . "$i"
+
+            [ "${HUSKY-}" = "0" ] && exit 0
+
+            export PATH="node_modules/.bin:$PATH"
+            sh -e "$s" "$@"
+            c=$?
+
+            [ $c != 0 ] && echo "husky - $n script failed (code $c)"
+            [ $c = 127 ] && echo "husky - command not found in PATH=$PATH"
+            exit $c
+
+            """
+        try repo.write(".husky/_/h", h)
+        try repo.write(".husky/_/pre-push", "#!/usr/bin/env sh\n. \"${0%/*}/h\"")
+        for file in ["h", "pre-push"] {
+            try FileManager.default.setAttributes(
+                [.posixPermissions: 0o755], ofItemAtPath: repo.root + "/.husky/_/\(file)")
+        }
+        try repo.git("config", "core.hooksPath", ".husky/_")
+        let log = repo.root + "-husky.log"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let mine =
+            "npm test 2>/dev/null || true\necho \"user check ran with $(cat | wc -l) ref line(s)\" >> \"\(log)\"\n"
+        try repo.write(".husky/pre-push", mine)
+        let install = try repo.gitML(["hook", "install"])
+        #expect(install.status == 0 && install.stdout.contains("husky's"), "\(install.stdout)\(install.stderr)")
+        #expect(FileManager.default.fileExists(atPath: repo.root + "/.husky/_/pre-push"))
+        #expect(!FileManager.default.fileExists(atPath: repo.root + "/.husky/_/pre-push.git-ml-previous"))
+        let refused = try repo.gitResult("push", "origin", "main")
+        #expect(refused.status != 0 && refused.stderr.contains("blocked: churn 1 -> production"), "\(refused.stderr)")
+        #expect(try repo.gitML(["hook", "install"]).stdout.contains("already installed"))
+        // With git-ml's check passing, the user's command runs too, and sees git's ref line.
+        try repo.write(".mlops/gates.yaml", "version: 1\nproduction:\n  - ungated: true\n")
+        try repo.git("reset", "-q", "--hard", "origin/main")
+        try repo.commitAll("ungated production")
+        #expect(try repo.gitResult("push", "origin", "main").status == 0)
+        #expect(try String(contentsOfFile: log, encoding: .utf8).contains("user check ran with 1 ref line(s)"))
+        #expect(try repo.gitML(["hook", "uninstall"]).status == 0)
+        #expect(try repo.read(".husky/pre-push") == mine)
+    }
+
+    @Test(
+        "the pre-commit framework runs git-ml from its .pre-commit-hooks.yaml on pre-push",
+        .disabled(if: preCommitMissing, skipReason))
+    func preCommitFramework() throws {
+        let repo = try ungatedPromotion()
+        withTools(repo)
+        // git-ml's hook manifest, served from a repository as pre-commit fetches any hook repository.
+        let hooks = try TempRepo(name: "hooks-\(#function)")
+        let manifest = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".pre-commit-hooks.yaml")
+        try hooks.write(".pre-commit-hooks.yaml", try String(contentsOf: manifest, encoding: .utf8))
+        try hooks.commitAll("git-ml hook manifest")
+        try repo.write(
+            ".pre-commit-config.yaml",
+            "repos:\n  - repo: \(hooks.root)\n    rev: \(try hooks.head())\n    hooks:\n      - id: git-ml-promotions\n"
+        )
+        try repo.commitAll("pre-commit config")
+        let environment = ["PRE_COMMIT_HOME": repo.root + "-pre-commit-cache"]
+        defer { try? FileManager.default.removeItem(atPath: repo.root + "-pre-commit-cache") }
+        let install = try TempRepo.run(
+            try #require(TestTools.path("pre-commit")), ["install", "--hook-type", "pre-push"], in: repo.root,
+            environment: repo.environment.merging(environment) { _, new in new })
+        #expect(install.status == 0, "\(install.stdout)\(install.stderr)")
+        var env = repo.environment.merging(environment) { _, new in new }
+        env["PATH"] = env["PATH"]
+        let refused = try TempRepo.run("/usr/bin/git", ["push", "origin", "main"], in: repo.root, environment: env)
+        #expect(refused.status != 0, "\(refused.stdout)\(refused.stderr)")
+        #expect((refused.stdout + refused.stderr).contains("blocked: churn 1 -> production"))
+    }
+
+    @Test(
+        "lefthook's hook keeps running beside git-ml's, after lefthook install",
+        .disabled(if: lefthookMissing, skipReason))
+    func lefthook() throws {
+        let repo = try ungatedPromotion()
+        withTools(repo)
+        let log = repo.root + "-lefthook.log"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        try repo.write("lefthook.yml", "pre-push:\n  commands:\n    mine:\n      run: echo lefthook ran >> \(log)\n")
+        try repo.commitAll("lefthook config")
+        let lefthook = try #require(TestTools.path("lefthook"))
+        let install = try TempRepo.run(lefthook, ["install"], in: repo.root, environment: repo.environment)
+        #expect(install.status == 0, "\(install.stdout)\(install.stderr)")
+        #expect(try repo.gitML(["hook", "install"]).stdout.contains("your previous hook"))
+        let refused = try repo.gitResult("push", "origin", "main")
+        #expect(refused.status != 0 && refused.stderr.contains("blocked: churn 1 -> production"))
+        #expect(try String(contentsOfFile: log, encoding: .utf8).contains("lefthook ran"))
+    }
+
+    @Test(
+        "reproduce on DVC's layout: a recorded data folder that also holds committed .gitignore and .dvc files",
+        .disabled(if: dvcMissing, skipReason))
+    func dvcLayout() throws {
+        let repo = try TempRepo()
+        withTools(repo)
+        let dvc = try #require(TestTools.path("dvc"))
+        #expect(try TempRepo.run(dvc, ["init", "-q"], in: repo.root, environment: repo.environment).status == 0)
+        #expect(try repo.gitML(["init"]).status == 0)
+        try repo.write("data/train.csv", "x,y\n1,2\n3,4\n")
+        try repo.write("train.py", "open('model.pkl', 'w').write(open('data/train.csv').read())\n")
+        let added = try TempRepo.run(
+            dvc, ["add", "-q", "data/train.csv"], in: repo.root, environment: repo.environment)
+        #expect(added.status == 0, "\(added.stderr)")
+        #expect(FileManager.default.fileExists(atPath: repo.root + "/data/train.csv.dvc"))
+        try repo.commitAll("dvc-tracked data")
+        let run = try repo.gitML([
+            "run", "--seed", "1", "--data", "data", "--artifact", "model.pkl", "--json", "--", "python3", "train.py",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try repo.gitML(["model", "register", "churn"]).status == 0)
+        #expect(try repo.gitML(["model", "promote", "churn", "1", "--to", "staging"]).status == 0)
+        try repo.write("data/README", "the data\n")
+        try repo.commitAll("record; and a committed file beside the data")
+        let reproduced = try repo.gitML(["reproduce", "churn@staging", "--json"])
+        #expect(reproduced.status == 0, "\(reproduced.stdout)\(reproduced.stderr)")
+        #expect(try json(reproduced.stdout)["verdict"]?.string == "reproduced")
+    }
+}
