@@ -46,7 +46,8 @@ enum Mutation {
             if let start = bytes[at...].firstIndex(where: { (0x30...0x39).contains($0) }) {
                 var end = start
                 while end < bytes.count, (0x30...0x39).contains(bytes[end]) || bytes[end] == 0x2E { end += 1 }
-                bytes.replaceSubrange(start..<end, with: Array(numbers[Int.random(in: 0..<numbers.count, using: &random)].utf8))
+                bytes.replaceSubrange(
+                    start..<end, with: Array(numbers[Int.random(in: 0..<numbers.count, using: &random)].utf8))
             }
         case 3:
             let depth = Int.random(in: 100...400, using: &random)
