@@ -9,6 +9,14 @@ public enum NumberText {
         return String(format: "%.\(significant)g", value)
     }
 
+    /// Every digit the value has: the shortest text that reads back as the same double (`0.912345678`), for
+    /// metadata other programs read (Hugging Face's model-index), where 6 significant digits would lose precision.
+    public static func exact(_ value: Double) -> String {
+        guard value.isFinite else { return format(value) }
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        return "\(value)"
+    }
+
     /// A change, signed: "+0.02", "-2", "0".
     public static func delta(_ value: Double, significant: Int = 6) -> String {
         value > 0 && value.isFinite

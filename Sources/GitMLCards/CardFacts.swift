@@ -157,7 +157,11 @@ struct CardFacts {
                     "\(environment["cpu"]?["model"]?.string ?? "unknown") (\(environment["cpu"]?["count"]?.description ?? "?") cores)",
                 "gpus": gpus.isEmpty ? "none" : gpus.joined(separator: ", "),
                 "python": environment["python"]?["version"]?.string ?? "none",
-                "container": environment["container"]?["image"]?.string ?? "none",
+                "container": Self.container(environment["container"]),
+                "packages": Self.packages(environment["python"]?["packages"]),
+                "package_count": String(environment["python"]?["packages"]?.object?.count ?? 0),
+                "lockfiles": (environment["lockfiles"]?.object ?? [:]).keys.sorted().joined(separator: ", ")
+                    .nonEmpty ?? "none",
             ],
             "seed": record["seed"]?["value"]?.description ?? "not recorded",
             "card": card,
@@ -181,4 +185,28 @@ struct CardFacts {
         }
         return context
     }
+
+    /// What the record says of the container: the image (with its runtime), else the runtime alone.
+    static func container(_ value: JSONValue?) -> String {
+        let image = value?["image"]?.string ?? ""
+        let runtime = value?["runtime"]?.string ?? ""
+        switch (image.isEmpty, runtime.isEmpty) {
+        case (false, false): return "\(image) (\(runtime))"
+        case (false, true): return image
+        case (true, false): return "\(runtime) (image not recorded: set GIT_ML_IMAGE)"
+        case (true, true): return "none"
+        }
+    }
+
+    /// Every recorded package with its version, sorted by name: `numpy 2.4.6, scipy 1.17.1`.
+    static func packages(_ value: JSONValue?) -> String {
+        let items = (value?.object ?? [:]).sorted { $0.key.lowercased() < $1.key.lowercased() }
+        return items.isEmpty
+            ? "none recorded" : items.map { "\($0.key) \($0.value.description)" }.joined(separator: ", ")
+    }
+}
+
+extension String {
+    /// Nil for the empty string.
+    var nonEmpty: String? { isEmpty ? nil : self }
 }

@@ -33,7 +33,7 @@ enum FrontMatter {
         ]
         for (name, value) in metrics {
             lines += [
-                "    - type: \(quoted(name))", "      value: \(NumberText.format(value))",
+                "    - type: \(quoted(name))", "      value: \(NumberText.exact(value))",
                 "      name: \(quoted(name))",
             ]
         }

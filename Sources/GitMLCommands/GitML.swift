@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import GitMLBasics
 import GitMLLineage
 
 /// `git ml`: the root command.
@@ -26,4 +28,46 @@ public struct GitML: ParsableCommand {
     )
 
     public init() {}
+
+    /// Runs the command line, first answering a mistyped command as git does (`did you mean ...?`, exit 64).
+    public static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let message = unknownCommand(arguments) {
+            printError(message)
+            Foundation.exit(ExitStatus.usage)
+        }
+        Self.main(arguments)
+    }
+
+    /// The error for a first word (or `help <word>`) that names no command, with the nearest one.
+    static func unknownCommand(_ arguments: [String]) -> String? {
+        let names = configuration.subcommands.map { $0._commandName }
+        var words = arguments
+        var prefix = "git ml"
+        if words.first == "help" {
+            words.removeFirst()
+            prefix = "git ml help"
+        }
+        guard let word = words.first, !word.hasPrefix("-"), !names.contains(word), word != "help" else { return nil }
+        let nearest = names.map { ($0, editDistance($0, word)) }.filter { $0.1 <= 2 }.min { $0.1 < $1.1 }?.0
+        return "error: \(prefix) \(word): no such command"
+            + (nearest.map { " (did you mean \($0)?)" } ?? "") + "\nhint: see git ml --help for the commands"
+    }
+
+    /// Levenshtein distance, for suggestions.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a)
+        let b = Array(b)
+        var row = Array(0...b.count)
+        for i in 1...max(1, a.count) where !a.isEmpty {
+            var previous = row[0]
+            row[0] = i
+            for j in 1...max(1, b.count) where !b.isEmpty {
+                let saved = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+                previous = saved
+            }
+        }
+        return row[b.count]
+    }
 }

@@ -22,7 +22,7 @@ struct Log: GitMLCommand {
         name: .customLong("where"),
         help: ArgumentHelp("A filter, e.g. \"metrics.acc > 0.9 and params.lr = 0.01\".", valueName: "expr"))
     var filter: String?
-    @Option(help: ArgumentHelp("Sort by a field (-field for descending).", valueName: "field"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Sort by a field (-field for descending).", valueName: "field"))
     var sort: String?
     @Option(help: "Show at most this many runs.")
     var limit: Int?
@@ -105,7 +105,7 @@ struct Show: GitMLCommand {
         if let command = r["command"] {
             lines.append("command   \(command["argv"]?.array?.map(\.description).joined(separator: " ") ?? "")")
             lines.append(
-                "exit      \(command["exit_status"].map { $0 == .null ? "signal \(command["signal"]?.description ?? "?")" : $0.description } ?? "") after \(command["duration_seconds"]?.description ?? "?") s, peak memory \(command["peak_memory_bytes"]?.description ?? "?") bytes"
+                "exit      \(command["exit_status"].map { $0 == .null ? "signal \(command["signal"]?.description ?? "?")" : $0.description } ?? "") after \(command["duration_seconds"]?.description ?? "?") s, peak memory \(command["peak_memory_bytes"]?.number.map { NumberText.format($0 / 1_048_576) + " MiB" } ?? "?")"
             )
         }
         if let seed = r["seed"]?["value"] { lines.append("seed      \(seed) (\(r["seed"]?["source"]?.string ?? ""))") }
@@ -299,7 +299,7 @@ struct Fsck: GitMLCommand {
             print(
                 problems.isEmpty
                     ? "fsck: \(checked) files checked, no problems"
-                    : "fsck: \(problems.count) problems in \(checked) files")
+                    : "fsck: \(problems.count) problem\(problems.count == 1 ? "" : "s") in \(checked) files")
         }
         return problems.isEmpty ? 0 : ExitStatus.checkFailed
     }

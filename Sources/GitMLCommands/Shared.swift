@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GitMLBasics
 import GitMLLineage
+import GitMLRegistry
 
 /// Options every command takes.
 struct CommonOptions: ParsableArguments {
@@ -116,4 +117,41 @@ func table(_ rows: [[String]]) -> String {
         }
         .joined(separator: "  ")
     }.joined(separator: "\n")
+}
+
+/// `name=number` or a bare number, both at least 0 (`--tolerance acc=0.002`, `--threshold psi=0.25`): parsed by the
+/// parser, so a bad value is a usage error (exit 64) with the usage line.
+struct NamedNumber: ExpressibleByArgument, Sendable {
+    var name: String?
+    var value: Double
+
+    init?(argument: String) {
+        let parts = argument.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let text = parts.last, let value = Double(text), value.isFinite, value >= 0 else { return nil }
+        if parts.count == 2 {
+            guard !parts[0].isEmpty else { return nil }
+            name = String(parts[0])
+        }
+        self.value = value
+    }
+}
+
+/// Stages on the command line (`--to staging`): a bad one is a usage error.
+extension Stage: ExpressibleByArgument {
+    public static var allValueStrings: [String] { ["staging", "production"] }
+
+    public init?(argument: String) {
+        guard let stage = try? Stage.target(argument) else { return nil }
+        self = stage
+    }
+}
+
+/// The formats a card is written in.
+enum CardFormat: String, ExpressibleByArgument, CaseIterable {
+    case md, html
+}
+
+/// The formats a drift report is written in.
+enum DriftFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, md, html, json, csv
 }

@@ -272,9 +272,10 @@ private struct Judge {
         }
         if reasons.contains(where: { $0.hasPrefix("gate approvals") }) {
             return
-                "git ml model approve \(event.model) \(event.version) (by an approver, signed), then git ml gate check \(target)"
+                "git ml model approve \(event.model) \(event.version) (by an approver, signed), then git ml gate check \(target); "
+                + "or take the promotion back: git ml model undo \(event.model)"
         }
-        return "git ml gate check \(target)"
+        return "git ml gate check \(target); or take the promotion back: git ml model undo \(event.model)"
     }
 
     /// A version's artifacts against its run record's.

@@ -555,9 +555,12 @@ public enum LFSPointer {
 enum DVCPointer {
     /// The pointer for `path`: `<path>.dvc` beside it, or `path` itself when it is a `.dvc` file.
     static func read(for path: String, workspace: Workspace) throws -> JSONValue? {
-        let file = path.hasSuffix(".dvc") ? path : path + ".dvc"
+        // `<path>.dvc` beside it, or the path itself when it is a .dvc file (a folder named .dvc, DVC's own, is
+        // data like any other).
+        let isPointer = path.hasSuffix(".dvc") && !FileSystem.isDirectory(workspace.absolute(path))
+        let file = isPointer ? path : path + ".dvc"
         let absolute = workspace.absolute(file)
-        guard FileSystem.exists(absolute) else { return nil }
+        guard FileSystem.exists(absolute), !FileSystem.isDirectory(absolute) else { return nil }
         let value = try YAMLReader.parse(try AtomicFile.read(absolute, limit: 1 << 20), source: file)
         guard let out = value["outs"]?.array?.first?.object else {
             throw InputError.malformed(source: file, detail: "no outs entry, as DVC writes")

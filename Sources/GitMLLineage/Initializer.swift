@@ -59,7 +59,7 @@ public enum Initializer {
         # Model card: {{model}} version {{version}}
 
         ## Model details
-        | | |
+        | Detail | Value |
         |---|---|
         | Model | {{model}} |
         | Version | {{version}} |
@@ -136,7 +136,7 @@ public enum Initializer {
         {{/history}}
 
         ## Environment and reproduction
-        | | |
+        | Item | Recorded |
         |---|---|
         | OS | {{environment.os}} |
         | CPU | {{environment.cpu}} |
@@ -144,6 +144,9 @@ public enum Initializer {
         | Python | {{environment.python}} |
         | Container | {{environment.container}} |
         | Seed | {{seed}} |
+        | Lockfiles | {{environment.lockfiles}} |
+
+        Python packages ({{environment.package_count}}): {{environment.packages}}
 
         Reproduce the run: git ml reproduce {{run_id}}
 

@@ -10,6 +10,7 @@ public enum LineageError: GitMLError {
     case badArgument(String, hint: String)
     case unsupportedFile(path: String, kind: String)
     case commandNotFound(String)
+    case prefixTooShort(String)
 
     public var message: String {
         switch self {
@@ -25,6 +26,7 @@ public enum LineageError: GitMLError {
         case .unsupportedFile(let path, let kind):
             return "\(path) is a \(kind); only regular files and links are recorded"
         case .commandNotFound(let command): return "command not found: \(command)"
+        case .prefixTooShort(let prefix): return "run id \(prefix) is too short: give at least 4 hex digits"
         }
     }
 
@@ -38,6 +40,7 @@ public enum LineageError: GitMLError {
         case .badArgument(_, let hint): return hint
         case .unsupportedFile: return "leave it out of --data, or name the files beside it"
         case .commandNotFound: return "check the command's spelling and PATH"
+        case .prefixTooShort: return "list the runs with `git ml log`"
         }
     }
 
@@ -51,6 +54,7 @@ public enum LineageError: GitMLError {
         case .badArgument: return "bad-argument"
         case .unsupportedFile: return "unsupported-file"
         case .commandNotFound: return "command-not-found"
+        case .prefixTooShort: return "prefix-too-short"
         }
     }
 }

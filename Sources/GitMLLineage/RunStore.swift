@@ -40,9 +40,8 @@ public struct RunStore {
     public func resolve(_ prefix: String) throws -> String {
         let lower = prefix.lowercased()
         let all = ids()
-        guard lower.count >= 4, lower.allSatisfy(\.isHexDigit) else {
-            throw LineageError.runNotFound(prefix: prefix, suggestions: [])
-        }
+        guard lower.allSatisfy(\.isHexDigit) else { throw LineageError.runNotFound(prefix: prefix, suggestions: []) }
+        guard lower.count >= 4 else { throw LineageError.prefixTooShort(prefix) }
         let matches = all.filter { $0.hasPrefix(lower) }
         if matches.count == 1 { return matches[0] }
         if matches.count > 1 {

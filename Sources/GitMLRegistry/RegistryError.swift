@@ -13,6 +13,8 @@ public enum RegistryError: GitMLError {
     case notInProduction(model: String)
     case malformedFile(file: String, detail: String)
     case noIdentity
+    case nothingToUndo(model: String)
+    case alreadyPushed(model: String, event: String, summary: String)
     case neverInProduction(model: String, version: Int)
 
     public var message: String {
@@ -38,6 +40,9 @@ public enum RegistryError: GitMLError {
         case .notInProduction(let model): return "\(model) has no version in production"
         case .malformedFile(let file, let detail): return "\(file): \(detail)"
         case .noIdentity: return "git knows no identity for you, and every registry change names who made it"
+        case .nothingToUndo(let model): return "\(model) has no event to take back"
+        case .alreadyPushed(_, let event, let summary):
+            return "the newest event (\(summary); \(event)) is already on a remote, so it cannot be taken back"
         case .neverInProduction(let model, let version):
             return "\(model) version \(version) was never in production, so production cannot roll back to it"
         }
@@ -60,6 +65,10 @@ public enum RegistryError: GitMLError {
         case .noIdentity:
             return
                 "set one as for git commit: git config user.email you@example.com (and user.name), or GIT_AUTHOR_EMAIL"
+        case .nothingToUndo: return ""
+        case .alreadyPushed(let model, _, _):
+            return
+                "record the change as a new event instead: git ml model rollback \(model), or git ml model archive \(model) <version>"
         case .neverInProduction(let model, _):
             return "promote it through the gates instead: git ml model promote \(model) <version> --to production"
         }
@@ -78,6 +87,8 @@ public enum RegistryError: GitMLError {
         case .notInProduction: return "not-in-production"
         case .malformedFile: return "malformed-registry-file"
         case .noIdentity: return "no-identity"
+        case .nothingToUndo: return "nothing-to-undo"
+        case .alreadyPushed: return "already-pushed"
         case .neverInProduction: return "never-in-production"
         }
     }

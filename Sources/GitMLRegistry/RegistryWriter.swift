@@ -194,6 +194,30 @@ public struct RegistryWriter {
         }
     }
 
+    /// Takes back the newest event of a model (with its signature; for a registration, the version file too), as
+    /// long as no remote-tracking ref has it: what was pushed is history, and is changed by a new event instead.
+    /// Returns the removed event.
+    public func undo(_ name: String) throws -> RegistryEvent {
+        try locked {
+            let state = try registry.model(name)
+            guard let newest = state.events.last else { throw RegistryError.nothingToUndo(model: name) }
+            let path = "\(Registry.root)/\(name)/events/\(newest.id).json"
+            var files = [path, SSHSignatures.signaturePath(of: path)]
+            let isRegistration = newest.kind == .stage && newest.to == .draft && newest.from == nil
+            if isRegistration { files.append(ModelVersion.path(model: name, version: newest.version)) }
+            let repository = workspace.repository
+            for tip in repository.remoteTrackingTips("*") {
+                if try CommitTree(repository, revision: tip).contents(of: path) != nil {
+                    throw RegistryError.alreadyPushed(model: name, event: newest.id, summary: newest.summary)
+                }
+            }
+            for file in files where try workspace.files.exists(file) {
+                guard unlink(try workspace.files.checked(file)) == 0 else { throw StoreError("remove", path: file) }
+            }
+            return newest
+        }
+    }
+
     /// The model's state and one of its versions, or an error listing the versions there are.
     private func lookup(_ name: String, _ version: Int) throws -> (ModelState, ModelState.VersionState) {
         let state = try registry.model(name)

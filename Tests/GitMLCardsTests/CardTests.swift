@@ -24,7 +24,7 @@ private struct Fixture {
             ["accuracy": .double(0.91), "f1@country=DE": .double(0.80), "latency_p99_ms": .int(14)], seed: 7)
         let run2 = try writeRun(
             metrics2 ?? [
-                "accuracy": .double(0.93), "f1@country=DE": .double(0.78), "n@country=DE": .int(420),
+                "accuracy": .double(0.931234567891), "f1@country=DE": .double(0.78), "n@country=DE": .int(420),
                 "latency_p99_ms": .int(12),
                 "cost_per_1k_requests": .double(0.031),
             ], seed: 42)
@@ -114,7 +114,12 @@ private struct Fixture {
                 "os": .object(["name": .string("Debian GNU/Linux 12 (bookworm)")]),
                 "cpu": .object(["model": .string("Example CPU"), "count": .int(8)]),
                 "gpus": .array([.object(["name": .string("NVIDIA A10")])]),
-                "python": .object(["version": .string("3.11.7")]), "container": .null,
+                "python": .object([
+                    "version": .string("3.11.7"),
+                    "packages": .object(["scikit-learn": .string("1.5.2"), "numpy": .string("2.4.6")]),
+                ]),
+                "container": .object(["image": .null, "runtime": .string("docker")]),
+                "lockfiles": .object(["requirements.txt": .string(String(repeating: "c", count: 64))]),
             ]),
             "params": .object(["lr": .double(0.01)]), "metrics": .object(metrics), "metric_steps": .object([:]),
             "seed": .object(["value": .int(seed), "source": .string("cli"), "exported_as": .array([])]),

@@ -168,4 +168,52 @@ struct WhereUsersWorkTests {
         #expect(reproduced.status == 0, "\(reproduced.stdout)\(reproduced.stderr)")
         #expect(try json(reproduced.stdout)["verdict"]?.string == "reproduced")
     }
+
+    @Test("an unpushed ungated promotion is taken back with model undo, named by the hook; a pushed one is not")
+    func undo() throws {
+        let repo = try ungatedPromotion()
+        try repo.gitML(["hook", "install"])
+        let refused = try repo.gitResult("push", "origin", "main")
+        #expect(refused.stderr.contains("git ml model undo churn"), "the hook names the way back: \(refused.stderr)")
+        let undone = try repo.gitML(["model", "undo", "churn"])
+        #expect(undone.status == 0 && undone.stdout.contains("took back v1 draft -> production"), "\(undone.stdout)")
+        try repo.commitAll("take back the promotion")
+        #expect(try repo.gitResult("push", "origin", "main").status == 0)
+        let list = try json(try repo.gitML(["model", "list", "--json"]).stdout)
+        #expect(list["models"]?.array?.first?["production"] == .null)
+        let again = try repo.gitML(["model", "undo", "churn"])
+        #expect(again.status == 2 && again.stderr.contains("already on a remote"), "\(again.stderr)")
+    }
+
+    @Test("command-line papercuts: -field sorts, mistyped commands, bad values exit 64, short prefixes, .dvc folders")
+    func papercuts() throws {
+        let repo = try TempRepo()
+        #expect(try repo.gitML(["init"]).status == 0)
+        for acc in ["0.8", "0.9"] { #expect(try repo.gitML(["snapshot", "--metric", "acc=\(acc)"]).status == 0) }
+        let sorted = try repo.gitML(["log", "--sort", "-metrics.acc", "--json"])
+        #expect(sorted.status == 0, "\(sorted.stderr)")
+        #expect(try json(sorted.stdout)["runs"]?.array?.first?["metrics"]?["acc"] == .double(0.9))
+        let typo = try repo.gitML(["lgo"])
+        #expect(typo.status == 64 && typo.stderr.contains("did you mean log?"))
+        let help = try repo.gitML(["help", "nosuch"])
+        #expect(help.status == 64 && help.stderr.contains("no such command"))
+        for arguments in [
+            ["drift", "m", "--current", "x.csv", "--format", "xml"],
+            ["drift", "m", "--current", "x.csv", "--threshold", "psi=high"],
+            ["reproduce", "abcd", "--tolerance", "-1"], ["card", "m", "--format", "pdf"],
+        ] {
+            #expect(try repo.gitML(arguments).status == 64, "\(arguments)")
+        }
+        let short = try repo.gitML(["show", "0b9"])
+        #expect(short.status == 2 && short.stderr.contains("too short"))
+        try repo.write(".dvc/config", "[core]\n")
+        let dvcFolder = try repo.gitML(["snapshot", "--data", ".dvc"])
+        #expect(dvcFolder.status == 0, "\(dvcFolder.stderr)")
+        let shown = try repo.gitML([
+            "show",
+            try #require(
+                try json(try repo.gitML(["log", "--json", "--limit", "1"]).stdout)["runs"]?.array?.first?["id"]?.string),
+        ])
+        #expect(shown.status == 0)
+    }
 }

@@ -28,7 +28,7 @@ struct Card: GitMLCommand {
         help: ArgumentHelp(
             "A template inside the repository (default: .mlops/templates/model-card.md).", valueName: "path"))
     var template: String?
-    @Option(help: ArgumentHelp("md or html.", valueName: "format")) var format = "md"
+    @Option(help: ArgumentHelp("md or html.", valueName: "format")) var format = CardFormat.md
     @Option(
         name: .customShort("o"),
         help: ArgumentHelp("Write to this file (inside the repository) instead of stdout.", valueName: "file"))
@@ -45,9 +45,6 @@ struct Card: GitMLCommand {
         let workspace = try Context(common).workspace()
         let (name, reference) = Registry.split(model)
         let builder = CardBuilder(workspace: workspace)
-        guard format == "md" || format == "html" else {
-            throw LineageError.badArgument("\(format) is not a card format", hint: "use --format md or --format html")
-        }
         if check {
             let version = try Registry(source: WorkTreeSource(workspace: workspace)).model(name).resolve(
                 reference ?? "latest")
@@ -71,17 +68,19 @@ struct Card: GitMLCommand {
                     "--all renders many cards", hint: "add --write to write each to .mlops/cards/")
             }
             let cards = try builder.renderAll(name, templatePath: template)
-            for card in cards { try builder.commit(card, format: format) }
+            for card in cards { try builder.commit(card, format: format.rawValue) }
             print("wrote \(cards.count) cards under .mlops/cards/\(name)/")
             return 0
         }
         let card = try builder.render(name, reference: reference ?? "latest", templatePath: template)
         if write {
-            print("wrote \(try builder.commit(card, format: format))")
+            print("wrote \(try builder.commit(card, format: format.rawValue))")
         } else if let output {
-            print("wrote \(try workspace.writeOutput(Array(CardBuilder.text(card, format: format).utf8), to: output))")
+            print(
+                "wrote \(try workspace.writeOutput(Array(CardBuilder.text(card, format: format.rawValue).utf8), to: output))"
+            )
         } else {
-            print(CardBuilder.text(card, format: format), terminator: "")
+            print(CardBuilder.text(card, format: format.rawValue), terminator: "")
         }
         return 0
     }

@@ -31,35 +31,28 @@ struct DriftCommand: GitMLCommand {
     var current: String
     @Option(help: ArgumentHelp("A run, a profile id, or a data file to compare with instead.", valueName: "ref"))
     var reference: String?
-    @Option(help: ArgumentHelp("text, md, html, json or csv.", valueName: "format")) var format = "text"
+    @Option(help: ArgumentHelp("text, md, html, json or csv.", valueName: "format")) var format = DriftFormat.text
     @Option(
         name: .customLong("threshold"),
         help: ArgumentHelp("psi=<number> or p=<number> (repeatable).", valueName: "name=value"))
-    var thresholds: [String] = []
+    var thresholds: [NamedNumber] = []
     @Option(help: ArgumentHelp("Only these columns, comma-separated.", valueName: "a,b")) var columns: String?
     @Option(
         name: .customShort("o"), help: ArgumentHelp("Write to this file.", valueName: "file"))
     var output: String?
-    var wantsJSON: Bool { format == "json" }
+    var wantsJSON: Bool { format == .json }
+
+    func validate() throws {
+        for threshold in thresholds where !["psi", "p", "p_value"].contains(threshold.name ?? "") {
+            throw ValidationError("--threshold takes psi=<number> or p=<number>, for example --threshold psi=0.25")
+        }
+    }
 
     func execute() throws -> Int32 {
-        let workspace = try Context(common, json: format == "json").workspace()
-        guard ["text", "md", "html", "json", "csv"].contains(format) else {
-            throw LineageError.badArgument("\(format) is not a drift format", hint: "use text, md, html, json or csv")
-        }
+        let workspace = try Context(common, json: format == .json).workspace()
         var limits = try workspace.config.get().drift
-        for text in thresholds {
-            guard let eq = text.firstIndex(of: "="), let value = Double(text[text.index(after: eq)...]), value >= 0
-            else {
-                throw LineageError.badArgument(
-                    "--threshold \(text): expected psi=<number> or p=<number>", hint: "for example --threshold psi=0.25"
-                )
-            }
-            switch text[..<eq] {
-            case "psi": limits.psi = value
-            case "p", "p_value": limits.pValue = value
-            default: throw LineageError.badArgument("--threshold \(text): unknown threshold", hint: "use psi= or p=")
-            }
+        for threshold in thresholds {
+            if threshold.name == "psi" { limits.psi = threshold.value } else { limits.pValue = threshold.value }
         }
         let (referenceLabel, referenceProfile) = try resolveReference(workspace)
         let currentPath = current
@@ -73,16 +66,16 @@ struct DriftCommand: GitMLCommand {
         let title = "Drift of \(currentPath) against \(referenceLabel)"
         let text: String
         switch format {
-        case "json":
+        case .json:
             text = JSONWriter.pretty(
                 DriftReport.json(results, reference: referenceLabel, current: currentPath, thresholds: limits))
-        case "md": text = DriftReport.markdown(results, title: title)
-        case "csv": text = DriftReport.csv(results)
-        case "html":
+        case .md: text = DriftReport.markdown(results, title: title)
+        case .csv: text = DriftReport.csv(results)
+        case .html:
             let charts = results.filter { $0.drifted && !$0.bins.isEmpty }.map(DriftReport.svg).joined(separator: "\n")
             text = CardBuilder.page(
                 title: title, markdown: DriftReport.markdown(results, title: title), appendingTrustedHTML: charts)
-        default: text = DriftReport.text(results, title: title)
+        case .text: text = DriftReport.text(results, title: title)
         }
         if let output {
             printError("wrote \(try workspace.writeOutput(Array(text.utf8), to: output))")

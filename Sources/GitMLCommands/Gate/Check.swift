@@ -21,7 +21,7 @@ struct GateCheckCommand: GitMLCommand {
     @Argument(help: "The model (or model@version).") var model: String
     @Argument(help: "The version (default: the latest).") var version: String?
     @Option(help: ArgumentHelp("The stage the version is to enter (default: the next one up).", valueName: "stage"))
-    var to: String?
+    var to: Stage?
     var wantsJSON: Bool { output.json }
 
     func execute() throws -> Int32 {
@@ -29,7 +29,7 @@ struct GateCheckCommand: GitMLCommand {
         let workspace = try context.workspace()
         let reference = ModelReference(model, version: version)
         let outcome = try GateRunner(workspace: workspace, cardExaminer: cardExaminer(workspace)).check(
-            reference.name, version: reference.reference ?? "latest", stage: try to.map(Stage.target))
+            reference.name, version: reference.reference ?? "latest", stage: to)
         if output.json {
             print(
                 JSONWriter.pretty(

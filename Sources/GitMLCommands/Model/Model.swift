@@ -13,8 +13,8 @@ struct Model: ParsableCommand {
             named with a version or stage anywhere: churn@3, churn@staging, churn@production (docs/registry.md).
             """,
         subcommands: [
-            Register.self, Promote.self, Approve.self, Archive.self, Rollback.self, ListModels.self, ShowModel.self,
-            History.self,
+            Register.self, Promote.self, Approve.self, Archive.self, Rollback.self, Undo.self, ListModels.self,
+            ShowModel.self, History.self,
         ])
 }
 

@@ -15,7 +15,7 @@ struct Promote: GitMLCommand {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var target: VersionArguments
-    @Option(help: ArgumentHelp("staging or production.", valueName: "stage")) var to: String
+    @Option(help: ArgumentHelp("staging or production.", valueName: "stage")) var to: Stage
     @Option(help: "Why, for the audit trail.") var reason = ""
     @Flag(help: "Print the event as JSON.") var json = false
     var wantsJSON: Bool { json }
@@ -23,7 +23,7 @@ struct Promote: GitMLCommand {
     func execute() throws -> Int32 {
         let context = try Context(common, json: json)
         let workspace = try context.workspace()
-        let stage = try Stage.target(to)
+        let stage = to
         let writer = RegistryWriter(workspace: workspace)
         let (name, state, number) = try target.resolve(in: workspace)
         let (event, archived) = try writer.promote(name, version: number, to: stage, reason: reason)

@@ -29,7 +29,7 @@ struct Reproduce: GitMLCommand {
         help: ArgumentHelp(
             "Absolute tolerance: a number for every metric (default 1e-6), or name=number (repeatable).",
             valueName: "tol"))
-    var tolerances: [String] = []
+    var tolerances: [NamedNumber] = []
     @Flag(help: "Keep the temporary work tree for inspection.") var keep = false
     @Option(help: ArgumentHelp("Write the report here (an .html beside it).", valueName: "path"))
     var report: String?
@@ -49,19 +49,11 @@ struct Reproduce: GitMLCommand {
         let context = try Context(common, json: output.json)
         let workspace = try context.workspace()
         var options = ReproduceOptions()
-        for text in tolerances {
-            if let eq = text.lastIndex(of: "=") {
-                guard let value = Double(text[text.index(after: eq)...]), value >= 0 else {
-                    throw LineageError.badArgument(
-                        "--tolerance \(text): not a number", hint: "for example --tolerance acc=0.002")
-                }
-                options.metricTolerances[String(text[..<eq])] = value
+        for tolerance in tolerances {
+            if let name = tolerance.name {
+                options.metricTolerances[name] = tolerance.value
             } else {
-                guard let value = Double(text), value >= 0 else {
-                    throw LineageError.badArgument(
-                        "--tolerance \(text): not a number", hint: "for example --tolerance 1e-4")
-                }
-                options.tolerance = value
+                options.tolerance = tolerance.value
             }
         }
         options.keep = keep
