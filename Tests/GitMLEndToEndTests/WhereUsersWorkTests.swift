@@ -217,3 +217,23 @@ struct WhereUsersWorkTests {
         #expect(shown.status == 0)
     }
 }
+
+@Suite("git-ml tracks its own example model")
+struct SelfTrackingTests {
+    /// This repository's root: its .mlops records the quickstart's example model (docs/format.md).
+    private let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    @Test("the project's own .mlops is valid: fsck, verify, and the promotions in its history pass their gates")
+    func ownLineage() throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment["GIT_CONFIG_NOSYSTEM"] = "1"
+        let fsck = try TempRepo.run(TempRepo.binary, ["fsck"], in: root, environment: environment)
+        #expect(fsck.status == 0, "\(fsck.stdout)\(fsck.stderr)")
+        let verify = try TempRepo.run(TempRepo.binary, ["verify"], in: root, environment: environment)
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        let range = try TempRepo.run(
+            TempRepo.binary, ["verify", "--range", "..HEAD"], in: root, environment: environment)
+        #expect(range.status == 0 && range.stdout.contains("1 promotion"), "\(range.stdout)\(range.stderr)")
+    }
+}
