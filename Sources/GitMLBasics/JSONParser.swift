@@ -8,6 +8,8 @@ public struct JSONParser {
     private let source: String
     private var position = 0
     private var depth = 0
+    /// Members of the top-level object whose values are only checked for shape and returned empty.
+    private var skipping: Set<String> = []
 
     private init(bytes: [UInt8], source: String) {
         self.bytes = bytes
@@ -17,6 +19,19 @@ public struct JSONParser {
     /// Parses one JSON document; `source` names the input in errors.
     public static func parse(_ bytes: [UInt8], source: String) throws -> JSONValue {
         var parser = JSONParser(bytes: bytes, source: source)
+        parser.skipWhitespace()
+        let value = try parser.parseValue()
+        parser.skipWhitespace()
+        guard parser.position == bytes.count else { throw parser.error("unexpected text after the JSON value") }
+        return value
+    }
+
+    /// Parses one JSON document whose top-level members named in `skipping` are stepped over rather than built
+    /// (they come back as an empty object, an empty array or null): for reading a few fields of large records fast.
+    /// Brackets and strings in the skipped values must still balance.
+    public static func parse(_ bytes: [UInt8], source: String, skipping: Set<String>) throws -> JSONValue {
+        var parser = JSONParser(bytes: bytes, source: source)
+        parser.skipping = skipping
         parser.skipWhitespace()
         let value = try parser.parseValue()
         parser.skipWhitespace()
@@ -90,7 +105,7 @@ public struct JSONParser {
             position += 1
             skipWhitespace()
             let keyPosition = position
-            let value = try parseValue()
+            let value = depth == 1 && skipping.contains(key) ? try skipValue() : try parseValue()
             guard members.updateValue(value, forKey: key) == nil else {
                 position = keyPosition
                 throw error("duplicate key \"\(key.prefix(80))\"")
@@ -101,6 +116,35 @@ public struct JSONParser {
             if bytes[position] == UInt8(ascii: "}") { position += 1; return .object(members) }
             throw error("expected ',' or '}'")
         }
+    }
+
+    /// Steps over one value, keeping only its kind.
+    private mutating func skipValue() throws -> JSONValue {
+        guard position < bytes.count else { throw error("unexpected end of input") }
+        let first = bytes[position]
+        guard first == UInt8(ascii: "{") || first == UInt8(ascii: "[") else { return try parseValue() }
+        var nesting = 0
+        while position < bytes.count {
+            switch bytes[position] {
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                nesting += 1
+                if nesting > Self.maximumDepth { throw InputError.tooDeep(source: source, limit: Self.maximumDepth) }
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                nesting -= 1
+                if nesting == 0 {
+                    position += 1
+                    return first == UInt8(ascii: "{") ? .object([:]) : .array([])
+                }
+            case UInt8(ascii: "\""):
+                position += 1
+                while position < bytes.count && bytes[position] != UInt8(ascii: "\"") {
+                    position += bytes[position] == UInt8(ascii: "\\") ? 2 : 1
+                }
+            default: break
+            }
+            position += 1
+        }
+        throw error("unexpected end of input in a skipped value")
     }
 
     private mutating func parseArray() throws -> JSONValue {
@@ -144,7 +188,17 @@ public struct JSONParser {
                 break
             }
         }
-        let text = String(decoding: bytes[start..<position], as: UTF8.self)
+        // Integers of up to 18 digits are read directly; everything else through the grammar check and strtod-based
+        // Double(String).
+        let digits = bytes[start..<position]
+        let negative = digits.first == UInt8(ascii: "-")
+        let body = digits.dropFirst(negative ? 1 : 0)
+        if isInteger, !body.isEmpty, body.count <= 18, body.first != UInt8(ascii: "0") || body.count == 1 {
+            var value: Int64 = 0
+            for byte in body { value = value * 10 + Int64(byte &- UInt8(ascii: "0")) }
+            return .int(negative ? -value : value)
+        }
+        let text = String(decoding: digits, as: UTF8.self)
         guard !text.isEmpty, text != "-" else { throw error("unexpected character") }
         guard Self.isValidNumber(text) else { throw error("invalid number '\(text)'") }
         if isInteger, let i = Int64(text) { return .int(i) }
@@ -173,44 +227,53 @@ public struct JSONParser {
 
     private mutating func parseString() throws -> String {
         position += 1
-        var scalars = String.UnicodeScalarView()
-        var runStart = position
-        func flushRun(_ end: Int) throws {
-            guard runStart < end else { return }
-            guard let piece = String(validating: bytes[runStart..<end], as: UTF8.self) else {
-                throw error("invalid UTF-8 in a string")
-            }
-            scalars.append(contentsOf: piece.unicodeScalars)
-        }
+        let start = position
+        // The common case, no escape: one validation of the bytes as they are.
         while position < bytes.count {
             let b = bytes[position]
             if b == UInt8(ascii: "\"") {
-                try flushRun(position)
+                guard let text = String(validating: bytes[start..<position], as: UTF8.self) else {
+                    throw error("invalid UTF-8 in a string")
+                }
                 position += 1
-                return String(scalars)
+                return text
+            }
+            if b == UInt8(ascii: "\\") { break }
+            if b < 0x20 { throw error("control character in a string") }
+            position += 1
+        }
+        // With escapes: the decoded UTF-8 collected, validated once at the end.
+        var utf8 = Array(bytes[start..<position])
+        while position < bytes.count {
+            let b = bytes[position]
+            if b == UInt8(ascii: "\"") {
+                guard let text = String(validating: utf8, as: UTF8.self) else {
+                    throw error("invalid UTF-8 in a string")
+                }
+                position += 1
+                return text
             }
             if b < 0x20 { throw error("control character in a string") }
             if b == UInt8(ascii: "\\") {
-                try flushRun(position)
                 position += 1
                 guard position < bytes.count else { break }
                 let escape = bytes[position]
                 position += 1
                 switch escape {
-                case UInt8(ascii: "\""): scalars.append("\"")
-                case UInt8(ascii: "\\"): scalars.append("\\")
-                case UInt8(ascii: "/"): scalars.append("/")
-                case UInt8(ascii: "b"): scalars.append("\u{08}")
-                case UInt8(ascii: "f"): scalars.append("\u{0C}")
-                case UInt8(ascii: "n"): scalars.append("\n")
-                case UInt8(ascii: "r"): scalars.append("\r")
-                case UInt8(ascii: "t"): scalars.append("\t")
-                case UInt8(ascii: "u"): scalars.append(try parseUnicodeEscape())
+                case UInt8(ascii: "\""): utf8.append(UInt8(ascii: "\""))
+                case UInt8(ascii: "\\"): utf8.append(UInt8(ascii: "\\"))
+                case UInt8(ascii: "/"): utf8.append(UInt8(ascii: "/"))
+                case UInt8(ascii: "b"): utf8.append(0x08)
+                case UInt8(ascii: "f"): utf8.append(0x0C)
+                case UInt8(ascii: "n"): utf8.append(0x0A)
+                case UInt8(ascii: "r"): utf8.append(0x0D)
+                case UInt8(ascii: "t"): utf8.append(0x09)
+                case UInt8(ascii: "u"): utf8.append(contentsOf: String(Character(try parseUnicodeEscape())).utf8)
                 default: throw error("invalid escape in a string")
                 }
-                runStart = position
                 continue
             }
+            utf8.append(b)
             position += 1
         }
         throw error("unterminated string")

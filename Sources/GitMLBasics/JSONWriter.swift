@@ -3,48 +3,51 @@
 public enum JSONWriter {
     /// Pretty JSON ending in a newline, the form of every file git-ml writes.
     public static func pretty(_ value: JSONValue) -> String {
-        var out = ""
+        var out: [UInt8] = []
+        out.reserveCapacity(1024)
         write(value, into: &out, indent: 0, pretty: true)
-        out.append("\n")
-        return out
+        out.append(0x0A)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// One-line JSON, for tables and JSON lines.
     public static func compact(_ value: JSONValue) -> String {
-        var out = ""
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
         write(value, into: &out, indent: 0, pretty: false)
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
-    private static func write(_ value: JSONValue, into out: inout String, indent: Int, pretty: Bool) {
+    private static func write(_ value: JSONValue, into out: inout [UInt8], indent: Int, pretty: Bool) {
         switch value {
-        case .null: out.append("null")
-        case .bool(let b): out.append(b ? "true" : "false")
-        case .int(let i): out.append(String(i))
-        case .double(let d): out.append(format(d))
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .int(let i): out.append(contentsOf: String(i).utf8)
+        case .double(let d): out.append(contentsOf: format(d).utf8)
         case .string(let s): appendQuoted(s, into: &out)
         case .array(let items):
-            if items.isEmpty { out.append("[]"); return }
-            out.append("[")
+            if items.isEmpty { out.append(contentsOf: "[]".utf8); return }
+            out.append(UInt8(ascii: "["))
             for (n, item) in items.enumerated() {
-                if n > 0 { out.append(",") }
+                if n > 0 { out.append(UInt8(ascii: ",")) }
                 newline(into: &out, indent: indent + 1, pretty: pretty)
                 write(item, into: &out, indent: indent + 1, pretty: pretty)
             }
             newline(into: &out, indent: indent, pretty: pretty)
-            out.append("]")
+            out.append(UInt8(ascii: "]"))
         case .object(let members):
-            if members.isEmpty { out.append("{}"); return }
-            out.append("{")
-            for (n, key) in members.keys.sorted().enumerated() {
-                if n > 0 { out.append(",") }
+            if members.isEmpty { out.append(contentsOf: "{}".utf8); return }
+            out.append(UInt8(ascii: "{"))
+            for (n, member) in members.sorted(by: { $0.key < $1.key }).enumerated() {
+                if n > 0 { out.append(UInt8(ascii: ",")) }
                 newline(into: &out, indent: indent + 1, pretty: pretty)
-                appendQuoted(key, into: &out)
-                out.append(pretty ? ": " : ":")
-                write(members[key] ?? .null, into: &out, indent: indent + 1, pretty: pretty)
+                appendQuoted(member.key, into: &out)
+                out.append(UInt8(ascii: ":"))
+                if pretty { out.append(UInt8(ascii: " ")) }
+                write(member.value, into: &out, indent: indent + 1, pretty: pretty)
             }
             newline(into: &out, indent: indent, pretty: pretty)
-            out.append("}")
+            out.append(UInt8(ascii: "}"))
         }
     }
 
@@ -55,32 +58,32 @@ public enum JSONWriter {
         return d.description
     }
 
-    private static func newline(into out: inout String, indent: Int, pretty: Bool) {
+    private static func newline(into out: inout [UInt8], indent: Int, pretty: Bool) {
         guard pretty else { return }
-        out.append("\n")
-        out.append(String(repeating: "  ", count: indent))
+        out.append(0x0A)
+        for _ in 0..<(indent * 2) { out.append(0x20) }
     }
 
-    private static func appendQuoted(_ s: String, into out: inout String) {
-        out.append("\"")
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out.append("\\\"")
-            case "\\": out.append("\\\\")
-            case "\n": out.append("\\n")
-            case "\r": out.append("\\r")
-            case "\t": out.append("\\t")
-            case "\u{08}": out.append("\\b")
-            case "\u{0C}": out.append("\\f")
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    let hex = String(scalar.value, radix: 16)
-                    out.append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    private static func appendQuoted(_ s: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in s.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0x08: out.append(contentsOf: [0x5C, UInt8(ascii: "b")])
+            case 0x0C: out.append(contentsOf: [0x5C, UInt8(ascii: "f")])
+            case 0..<0x20, 0x7F:
+                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30])
+                out.append(hexDigits[Int(byte >> 4)])
+                out.append(hexDigits[Int(byte & 0x0F)])
+            default: out.append(byte)
             }
         }
-        out.append("\"")
+        out.append(UInt8(ascii: "\""))
     }
 }

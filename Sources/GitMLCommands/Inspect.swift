@@ -35,8 +35,7 @@ struct Log: GitMLCommand {
         if let limit, limit < 0 {
             throw LineageError.badArgument("--limit must not be negative", hint: "for example --limit 10")
         }
-        var runs = RunQuery.sort(
-            try RunIndex(workspace: workspace).summaries().filter { query.matches($0.json) }, by: sort)
+        var runs = RunQuery.sort(try RunIndex(workspace: workspace).runs(matching: query), by: sort)
         if let limit { runs = Array(runs.prefix(limit)) }
         if output.json {
             print(JSONWriter.pretty(.object(["format": .int(1), "runs": .array(runs.map(\.json))])), terminator: "")

@@ -4,7 +4,9 @@ import GitMLStore
 enum LocalIndex {
     /// 2: the stat cache remembers the git-lfs pointer a small file is (`lfs_oid`, `lfs_size`), and
     /// `tree_cache` remembers directory digests by the fingerprint of their files' stats.
-    static let version: Int64 = 2
+    /// 3: queries read `runs` through expression indexes on its JSON summaries; `index_state` remembers when
+    /// `.mlops/runs` was last seen.
+    static let version: Int64 = 3
 
     static func migrate(_ database: Database) throws {
         guard try userVersion(database) < version else { return }
@@ -14,6 +16,8 @@ enum LocalIndex {
             guard current < version else { return }
             // Version 1's stat cache lacks the LFS columns; a cache is rebuilt rather than converted.
             if current < 2 { try database.execute("DROP TABLE IF EXISTS stat_cache") }
+            // Version 2's run index has no field table: rebuilt from the records.
+            if current < 3 { try database.execute("DROP TABLE IF EXISTS runs") }
             try database.execute(
                 """
                 CREATE TABLE IF NOT EXISTS stat_cache(
@@ -25,6 +29,7 @@ enum LocalIndex {
                     files INTEGER NOT NULL, lfs_pointers TEXT NOT NULL) WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS runs(
                     id TEXT PRIMARY KEY, created TEXT NOT NULL, summary TEXT NOT NULL) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS index_state(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS python_facts(
                     fingerprint TEXT PRIMARY KEY, facts TEXT NOT NULL) WITHOUT ROWID;
                 PRAGMA user_version = \(version);

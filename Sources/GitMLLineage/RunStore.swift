@@ -57,11 +57,8 @@ public struct RunStore {
 
     /// The most recently created record's id.
     public func latest() throws -> String {
-        let index = RunIndex(workspace: workspace)
-        guard let newest = try index.summaries().max(by: { ($0.created, $0.id) < ($1.created, $1.id) }) else {
-            throw LineageError.noRuns
-        }
-        return newest.id
+        guard let newest = try RunIndex(workspace: workspace).newest() else { throw LineageError.noRuns }
+        return newest
     }
 
     /// Reads a record and checks that its bytes still hash to its name and that it parses.
@@ -74,7 +71,10 @@ public struct RunStore {
 extension StoredRun {
     /// A record from its bytes (read from the work tree or from a commit): its name must be its digest and its
     /// shape the schema's.
-    public init(id: String, bytes: [UInt8]) throws {
+    public init(id: String, bytes: [UInt8]) throws { try self.init(id: id, bytes: bytes, skipping: []) }
+
+    /// A record whose top-level `skipping` members are stepped over (read as empty) after its digest is checked.
+    init(id: String, bytes: [UInt8], skipping: Set<String>) throws {
         let file = ".mlops/runs/\(id).json"
         let actual = try SHA256.hex(of: bytes)
         guard actual == id else {
@@ -82,7 +82,7 @@ extension StoredRun {
                 file: file,
                 detail: "content does not match its name (its sha256 is \(actual.prefix(12))): the record was modified")
         }
-        let record = try JSONParser.parse(bytes, source: file)
+        let record = try JSONParser.parse(bytes, source: file, skipping: skipping)
         try RecordSchema.validate(record, file: file)
         self.init(id: id, record: record, bytes: bytes)
     }

@@ -39,9 +39,12 @@ public final class Workspace {
         guard let handle = opendir(directory) else { return }
         defer { closedir(handle) }
         while let entry = readdir(handle) {
+            // Regular files (nearly every entry: records, objects) are passed over without making their name.
+            let type = Int32(entry.pointee.d_type)
+            if type == Int32(DT_REG) { continue }
             let name = CText.string(fixed: entry.pointee.d_name)
             guard name != "." && name != ".." else { continue }
-            switch Int32(entry.pointee.d_type) {
+            switch type {
             case Int32(DT_LNK):
                 let path = relative + "/" + name
                 throw PathError.symlinkInMLOps(

@@ -237,3 +237,40 @@ struct SelfTrackingTests {
         #expect(range.status == 0 && range.stdout.contains("1 promotion"), "\(range.stdout)\(range.stderr)")
     }
 }
+
+@Suite("Queries read the index, and give what a scan would")
+struct QueryIndexTests {
+    @Test("numbers, strings, dotted names, missing fields; new and removed records show at once")
+    func queries() throws {
+        let repo = try TempRepo()
+        #expect(try repo.gitML(["init"]).status == 0)
+        let runs: [[String]] = [
+            ["--metric", "acc=0.95", "--metric", "eval.f1=0.8", "--param", "optimizer=adam", "--param", "lr=0.01"],
+            ["--metric", "acc=0.85", "--metric", "eval.f1=0.9", "--param", "optimizer=sgd", "--param", "lr=0.1"],
+            ["--metric", "acc=0.99", "--param", "optimizer=adam"],
+            ["--metric", "loss=0.3"],
+        ]
+        for arguments in runs { #expect(try repo.gitML(["snapshot"] + arguments).status == 0) }
+        func ids(_ filter: String) throws -> Int {
+            let result = try repo.gitML(["log", "--json", "--where", filter])
+            #expect(result.status == 0, "\(filter): \(result.stderr)")
+            return try json(result.stdout)["runs"]?.array?.count ?? -1
+        }
+        #expect(try ids("metrics.acc > 0.9") == 2)
+        #expect(try ids("metrics.acc >= 0.85 and params.optimizer = 'adam'") == 2)
+        #expect(try ids("metrics.eval.f1 > 0.85") == 1)
+        #expect(try ids("params.optimizer != 'adam'") == 1)
+        #expect(try ids("params.lr = 0.01") == 1)
+        #expect(try ids("metrics.nothing > 0") == 0)
+        #expect(try ids("status = 'recorded'") == 4)
+        // A record added, then one removed: the index follows without waiting.
+        #expect(try repo.gitML(["snapshot", "--metric", "acc=0.97"]).status == 0)
+        #expect(try ids("metrics.acc > 0.9") == 3)
+        let newest = try #require(
+            try json(try repo.gitML(["log", "--json", "--limit", "1"]).stdout)["runs"]?.array?.first?["id"]?.string)
+        try FileManager.default.removeItem(atPath: repo.root + "/.mlops/runs/\(newest).json")
+        #expect(try ids("metrics.acc > 0.9") == 2)
+        let sorted = try json(try repo.gitML(["log", "--json", "--sort", "-metrics.acc"]).stdout)["runs"]?.array
+        #expect(sorted?.compactMap { $0["metrics"]?["acc"]?.number } == [0.99, 0.95, 0.85])
+    }
+}
