@@ -26,6 +26,9 @@ public struct ColumnDrift: Sendable {
     public var reasons: [String] = []
     /// Reference and current proportions over the reference's bins (numeric) or categories, for charts.
     public var bins: [(label: String, reference: Double, current: Double)] = []
+    /// How the statistics were computed: `exact` (every value of both sides) or `profile` (quantile sketches,
+    /// within their stated rank error).
+    public var method = "profile"
 
     /// How bad: schema changes first, then by PSI and p-values.
     public var severity: Double {
@@ -48,6 +51,10 @@ public struct ProfileSummary: Sendable {
         public var sketch: QuantileSketch?
         public var values: [(String, Double)]
         public var other: Double
+        /// Every finite value, sorted, when the profile was made from data kept whole (exact comparisons).
+        public var sorted: [Double]?
+        /// True when `values` are exact counts of every category (`other` is then 0).
+        public var exactCounts = false
     }
 
     public var name: String
@@ -75,6 +82,18 @@ public struct ProfileSummary: Sendable {
 
     public init(_ profile: Profile) {
         self.init(json: (try? JSONParser.parse(profile.bytes, source: "profile")) ?? .null)
+        // Kept values make the comparison exact: numbers sorted (on every core, a column each), counts whole.
+        let kept = profile.columns
+        let sorted = (try? Parallel.map(count: kept.count) { i in kept[i].values?.sorted() }) ?? []
+        for (i, column) in kept.enumerated() where i < columns.count {
+            columns[i].sorted = i < sorted.count ? sorted[i] : nil
+            if let counts = column.exactCounts {
+                columns[i].values = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+                    .map { ($0.key, Double($0.value)) }
+                columns[i].other = 0
+                columns[i].exactCounts = true
+            }
+        }
     }
 }
 
@@ -141,6 +160,7 @@ public enum DriftDetector {
     static func numeric(_ ref: ProfileSummary.Column, _ cur: ProfileSummary.Column, _ thresholds: DriftThresholds)
         -> ColumnDrift
     {
+        if let a = ref.sorted, let b = cur.sorted { return exactNumeric(ref, cur, a, b, thresholds) }
         var result = begin("numeric", ref, cur)
         guard let a = ref.sketch, let b = cur.sketch, a.count > 0, b.count > 0 else {
             result.reasons.append("no values to compare")
@@ -151,27 +171,7 @@ public enum DriftDetector {
         for q in stride(from: 0.1, through: 0.9, by: 0.1) {
             if let edge = a.quantile(q), edges.last != edge { edges.append(edge) }
         }
-        func proportions(_ s: QuantileSketch) -> [Double] {
-            var previous = 0.0
-            var out: [Double] = []
-            for edge in edges {
-                let c = s.cdf(edge)
-                out.append(c - previous)
-                previous = c
-            }
-            out.append(1 - previous)
-            return out
-        }
-        let pr = proportions(a)
-        let pc = proportions(b)
-        result.bins = zip(pr, pc).enumerated().map { i, pair in
-            let low = i == 0 ? "min" : NumberText.format(edges[i - 1], significant: 4)
-            let high = i == edges.count ? "max" : NumberText.format(edges[i], significant: 4)
-            return ("\(low)–\(high)", pair.0, pair.1)
-        }
-        let psi = Statistics.psi(reference: pr, current: pc)
-        result.statistics["psi"] = psi
-        result.statistics["jensen_shannon"] = Statistics.jensenShannon(pr, pc)
+        let psi = binned(&result, edges: edges, reference: a.cdf, current: b.cdf)
         let wa = a.weighted
         let wb = b.weighted
         let ks = ksFromSketches(wa, wb)
@@ -185,16 +185,92 @@ public enum DriftDetector {
         if let low = ref.min, let high = ref.max {
             let total = Double(b.count)
             let outside = wb.filter { $0.0 < low || $0.0 > high }.reduce(0.0) { $0 + Double($1.1) }
-            result.statistics["out_of_range"] = outside / total
-            if outside > 0 {
-                result.reasons.append(
-                    "\(NumberText.percent(outside / total)) of values outside the training range [\(NumberText.format(low, significant: 4)), \(NumberText.format(high, significant: 4))]"
-                )
-            }
+            outOfRange(&result, fraction: outside / total, low: low, high: high)
         }
         judge(&result, psi: psi, test: "KS", p: p, thresholds)
         noteMissingChange(&result)
         return result
+    }
+
+    /// Every value on both sides: the KS statistic and p-value as `scipy.stats.ks_2samp` gives them, the
+    /// Wasserstein distance as `scipy.stats.wasserstein_distance`, and PSI and Jensen-Shannon over the reference's
+    /// exact deciles.
+    static func exactNumeric(
+        _ ref: ProfileSummary.Column, _ cur: ProfileSummary.Column, _ a: [Double], _ b: [Double],
+        _ thresholds: DriftThresholds
+    ) -> ColumnDrift {
+        var result = begin("numeric", ref, cur)
+        result.method = "exact"
+        guard !a.isEmpty, !b.isEmpty else {
+            result.reasons.append("no values to compare")
+            return result
+        }
+        // Deciles with numpy's default (linear) interpolation; bins hold values <= each edge.
+        func quantile(_ q: Double) -> Double {
+            let position = q * Double(a.count - 1)
+            let low = Int(position.rounded(.down))
+            let high = Swift.min(low + 1, a.count - 1)
+            return a[low] + (a[high] - a[low]) * (position - Double(low))
+        }
+        var edges: [Double] = []
+        for q in stride(from: 0.1, through: 0.9, by: 0.1) {
+            let edge = quantile(q)
+            if edges.last != edge { edges.append(edge) }
+        }
+        let psi = binned(
+            &result, edges: edges, reference: { Double(Statistics.countAtMost($0, in: a)) / Double(a.count) },
+            current: { Double(Statistics.countAtMost($0, in: b)) / Double(b.count) })
+        let ks = Statistics.ksStatisticSorted(a, b)
+        let p = KolmogorovSmirnov.twoSamplePValue(statistic: ks, n1: a.count, n2: b.count)
+        result.statistics["ks"] = ks
+        result.statistics["ks_p"] = p
+        result.statistics["wasserstein"] = Statistics.wassersteinSorted(a, b)
+        if let low = a.first, let high = a.last {
+            let outside = Double(Statistics.countBelow(low, in: b) + b.count - Statistics.countAtMost(high, in: b))
+            outOfRange(&result, fraction: outside / Double(b.count), low: low, high: high)
+        }
+        judge(&result, psi: psi, test: "KS", p: p, thresholds)
+        noteMissingChange(&result)
+        return result
+    }
+
+    /// Bins cut at `edges` (each holds the values up to its edge), their proportions from each side's CDF, and
+    /// PSI and Jensen-Shannon over them; returns PSI.
+    static func binned(
+        _ result: inout ColumnDrift, edges: [Double], reference: (Double) -> Double, current: (Double) -> Double
+    ) -> Double {
+        func proportions(_ cdf: (Double) -> Double) -> [Double] {
+            var previous = 0.0
+            var out: [Double] = []
+            for edge in edges {
+                let c = cdf(edge)
+                out.append(c - previous)
+                previous = c
+            }
+            out.append(1 - previous)
+            return out
+        }
+        let pr = proportions(reference)
+        let pc = proportions(current)
+        result.bins = zip(pr, pc).enumerated().map { i, pair in
+            let low = i == 0 ? "min" : NumberText.format(edges[i - 1], significant: 4)
+            let high = i == edges.count ? "max" : NumberText.format(edges[i], significant: 4)
+            return ("\(low)–\(high)", pair.0, pair.1)
+        }
+        let psi = Statistics.psi(reference: pr, current: pc)
+        result.statistics["psi"] = psi
+        result.statistics["jensen_shannon"] = Statistics.jensenShannon(pr, pc)
+        return psi
+    }
+
+    /// The share of current values outside the training range [low, high], and a reason when there are any.
+    static func outOfRange(_ result: inout ColumnDrift, fraction: Double, low: Double, high: Double) {
+        result.statistics["out_of_range"] = fraction
+        if fraction > 0 {
+            result.reasons.append(
+                "\(NumberText.percent(fraction)) of values outside the training range [\(NumberText.format(low, significant: 4)), \(NumberText.format(high, significant: 4))]"
+            )
+        }
     }
 
     /// The largest CDF distance between two weighted samples (sketch items).
@@ -219,6 +295,7 @@ public enum DriftDetector {
         -> ColumnDrift
     {
         var result = begin("categorical", ref, cur)
+        if ref.exactCounts && cur.exactCounts { result.method = "exact" }
         let refCounts = Dictionary(ref.values, uniquingKeysWith: +)
         let curCounts = Dictionary(cur.values, uniquingKeysWith: +)
         var labels = ref.values.map(\.0)

@@ -66,16 +66,25 @@ public enum DriftReport {
             "format": .int(1), "reference": .string(reference), "current": .string(current),
             "thresholds": .object(["psi": .double(thresholds.psi), "p_value": .double(thresholds.pValue)]),
             "drifted": .int(Int64(results.filter(\.drifted).count)),
+            "method": .string(DriftReport.method(results)),
             "columns": .array(
                 results.map { drift in
                     .object([
                         "column": .string(drift.column), "kind": .string(drift.kind), "drifted": .bool(drift.drifted),
+                        "method": .string(drift.method),
                         "statistics": .object(drift.statistics.mapValues(JSONValue.double)),
                         "new_categories": .array(drift.newCategories.map(JSONValue.string)),
                         "reasons": .array(drift.reasons.map(JSONValue.string)),
                     ])
                 }),
         ])
+    }
+
+    /// How the statistics were computed, for the report: `exact` when every compared column used every value of
+    /// both sides, else `profile`.
+    public static func method(_ results: [ColumnDrift]) -> String {
+        let compared = results.filter { $0.kind == "numeric" || $0.kind == "categorical" }
+        return !compared.isEmpty && compared.allSatisfy { $0.method == "exact" } ? "exact" : "profile"
     }
 
     /// CSV with every statistic; a cell that a spreadsheet would read as a formula (= + - @, tab, CR) is quoted

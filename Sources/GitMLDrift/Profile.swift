@@ -24,6 +24,10 @@ public struct ColumnProfile: Sendable {
     var m2 = 0.0
     public var sketch = QuantileSketch()
     public var frequencies = FrequencyTable()
+    /// Every value, when the profile keeps them (a drift between two data files is then exact): the finite numbers
+    /// of a numeric column, the count of each value of a categorical one.
+    public var values: [Double]?
+    public var exactCounts: [String: Int64]?
 
     /// Population standard deviation (numpy's default, ddof = 0).
     public var std: Double {
@@ -39,6 +43,7 @@ public struct ColumnProfile: Sendable {
         if x < min { min = x }
         if x > max { max = x }
         sketch.add(x)
+        values?.append(x)
     }
 
     /// A fixed 20-bin histogram over [min, max], its counts estimated from the sketch.
@@ -119,9 +124,11 @@ public enum ProfileBuilder {
 
     /// Reads `path` once. Column types are inferred from the first `sampleRows` rows (numeric when every present
     /// value there is a number) unless listed in `categorical`; later values that do not fit count as invalid.
+    /// With `keepValues`, every value is kept as well (`ColumnProfile.values` and `exactCounts`), for an exact
+    /// comparison of two data files; a stored profile never holds them.
     public static func build(
         path: String, source: String, name: String, categorical: Set<String> = [], target: String? = nil,
-        sampleRows: Int = 1000
+        sampleRows: Int = 1000, keepValues: Bool = false
     ) throws -> Profile {
         let reader = try TableReader(path: path, name: source)
         var sample: [TableRow] = []
@@ -140,7 +147,11 @@ public enum ProfileBuilder {
                     present = true
                     if number(sampled.bytes, range) == nil { numeric = false }
                 }
-                columns.append(ColumnProfile(name: name, type: numeric && present ? "numeric" : "categorical"))
+                var column = ColumnProfile(name: name, type: numeric && present ? "numeric" : "categorical")
+                if keepValues {
+                    if column.type == "numeric" { column.values = [] } else { column.exactCounts = [:] }
+                }
+                columns.append(column)
             }
         }
         ensureColumns()
@@ -168,6 +179,7 @@ public enum ProfileBuilder {
                             file: source, row: reader.row, detail: "column \(columns[i].name) is not UTF-8 text")
                     }
                     columns[i].frequencies.add(text)
+                    columns[i].exactCounts?[text, default: 0] += 1
                 }
             }
         }

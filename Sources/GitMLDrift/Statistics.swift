@@ -53,6 +53,65 @@ public enum Statistics {
         return max(0, min(1, 2 * sum))
     }
 
+    /// How many values of the sorted `s` are at most `x` (numpy's `searchsorted(s, x, side='right')`).
+    public static func countAtMost(_ x: Double, in s: [Double]) -> Int {
+        var low = 0
+        var high = s.count
+        while low < high {
+            let middle = (low + high) / 2
+            if s[middle] <= x { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    /// How many values of the sorted `s` are below `x` (`searchsorted(s, x, side='left')`).
+    public static func countBelow(_ x: Double, in s: [Double]) -> Int {
+        var low = 0
+        var high = s.count
+        while low < high {
+            let middle = (low + high) / 2
+            if s[middle] < x { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    /// `ksStatistic` of two sorted samples, by one merge: the largest distance between the empirical CDFs, taken
+    /// after every tie is consumed on both sides, as `scipy.stats.ks_2samp` measures it.
+    public static func ksStatisticSorted(_ x: [Double], _ y: [Double]) -> Double {
+        var i = 0
+        var j = 0
+        var d = 0.0
+        let n = Double(x.count)
+        let m = Double(y.count)
+        while i < x.count && j < y.count {
+            let v = min(x[i], y[j])
+            while i < x.count && x[i] <= v { i += 1 }
+            while j < y.count && y[j] <= v { j += 1 }
+            d = max(d, abs(Double(i) / n - Double(j) / m))
+        }
+        return d
+    }
+
+    /// `wasserstein` of two sorted samples, by one merge (`scipy.stats.wasserstein_distance`: the area between the
+    /// empirical CDFs over the pooled values).
+    public static func wassersteinSorted(_ u: [Double], _ v: [Double]) -> Double {
+        guard !u.isEmpty, !v.isEmpty else { return 0 }
+        var i = 0
+        var j = 0
+        var distance = 0.0
+        let n = Double(u.count)
+        let m = Double(v.count)
+        var previous = min(u[0], v[0])
+        while i < u.count || j < v.count {
+            let next = min(i < u.count ? u[i] : .infinity, j < v.count ? v[j] : .infinity)
+            distance += abs(Double(i) / n - Double(j) / m) * (next - previous)
+            while i < u.count && u[i] <= next { i += 1 }
+            while j < v.count && v[j] <= next { j += 1 }
+            previous = next
+        }
+        return distance
+    }
+
     /// The first Wasserstein distance between two samples: ∫|F(x) − G(x)| dx (`scipy.stats.wasserstein_distance`).
     public static func wasserstein(_ a: [Double], _ b: [Double]) -> Double {
         wasserstein(a.map { ($0, 1.0) }, b.map { ($0, 1.0) })

@@ -67,6 +67,12 @@ public final class TableReader {
     private var end = 0
     private var atEOF = false
     private var columnIndex: [String: Int] = [:]
+    /// Per column, where its value lies on the line being scanned; `kind` is `generation * 4 + 1` (a value) or
+    /// `+ 2` (null) for the current line, anything else for an absent field.
+    private var fieldSpans: [(start: Int, end: Int, kind: Int)] = []
+    private var generation = 0
+    /// The column names as bytes, for matching keys without making strings (columns only grow).
+    private var columnBytes: [[UInt8]] = []
 
     /// Opens `path` (shown as `name` in errors); the format follows the extension unless given.
     public init(path: String, name: String, format: Format? = nil, maxRow: Int = 16 << 20) throws {
@@ -124,6 +130,8 @@ public final class TableReader {
         case .jsonLines:
             while let line = try nextLine() {
                 if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+                if scanFlatObject(line, into: &row) { return true }
+                // Not a flat object of scalars (or not valid JSON): the full parser decides, and names the error.
                 let value: JSONValue
                 do { value = try JSONParser.parse(line, source: "\(name) row \(self.row)") } catch let error
                     as GitMLError
@@ -158,6 +166,139 @@ public final class TableReader {
             }
             return false
         }
+    }
+
+    /// Reads a JSON line that is a flat object of scalars (`{"age": 34, "country": "DE", "score": null}`) straight
+    /// into `row`, without building a value: numbers, true and false keep their text (the profile parses numbers
+    /// in place), strings are taken as they are (one with an escape goes to the full parser). Keys are matched as
+    /// bytes against the columns already known. False (and `row` undefined) for anything else, which the full
+    /// parser then reads: a new column (so columns are added in the order it adds them), nested values, a syntax
+    /// error, a duplicate key.
+    private func scanFlatObject(_ line: [UInt8], into row: inout TableRow) -> Bool {
+        var i = 0
+        let n = line.count
+        func skip() { while i < n && (line[i] == 0x20 || line[i] == 0x09 || line[i] == 0x0D) { i += 1 } }
+        func string() -> Range<Int>? {
+            guard i < n, line[i] == 0x22 else { return nil }
+            i += 1
+            let start = i
+            while i < n && line[i] != 0x22 {
+                if line[i] == 0x5C || line[i] < 0x20 { return nil }
+                i += 1
+            }
+            guard i < n else { return nil }
+            defer { i += 1 }
+            return start..<i
+        }
+        skip()
+        guard i < n, line[i] == 0x7B else { return false }
+        i += 1
+        if fieldSpans.count < columns.count { fieldSpans = Array(repeating: (0, 0, 0), count: columns.count) }
+        generation &+= 1
+        var present = 0
+        skip()
+        if i < n && line[i] == 0x7D {
+            i += 1
+        } else {
+            while true {
+                skip()
+                guard let key = string(), let index = knownColumn(line, key) else { return false }
+                skip()
+                guard i < n, line[i] == 0x3A else { return false }
+                i += 1
+                skip()
+                guard i < n else { return false }
+                var start = i
+                var end = i
+                var kind = 1  // 1: a value, 2: null
+                if line[i] == 0x22 {
+                    guard let value = string() else { return false }
+                    (start, end) = (value.lowerBound, value.upperBound)
+                } else if line[i] == 0x7B || line[i] == 0x5B {
+                    return false
+                } else {
+                    while i < n && line[i] != 0x2C && line[i] != 0x7D && line[i] != 0x20 && line[i] != 0x09 { i += 1 }
+                    end = i
+                    let first = line[start]
+                    let text = line[start..<end]
+                    if first == UInt8(ascii: "n") {
+                        guard text.elementsEqual("null".utf8) else { return false }
+                        kind = 2
+                    } else if first == UInt8(ascii: "t") {
+                        guard text.elementsEqual("true".utf8) else { return false }
+                    } else if first == UInt8(ascii: "f") {
+                        guard text.elementsEqual("false".utf8) else { return false }
+                    } else {
+                        // Anything but a JSON number goes to the full parser, which names the error.
+                        guard Self.isJSONNumber(text) else { return false }
+                    }
+                }
+                // A key given twice on the line: the full parser names the error.
+                guard fieldSpans[index].kind != generation &* 4 &+ 1 && fieldSpans[index].kind != generation &* 4 &+ 2
+                else { return false }
+                fieldSpans[index] = (start, end, generation &* 4 &+ kind)
+                present = max(present, index + 1)
+                skip()
+                guard i < n else { return false }
+                if line[i] == 0x2C {
+                    i += 1
+                    continue
+                }
+                guard line[i] == 0x7D else { return false }
+                i += 1
+                break
+            }
+        }
+        skip()
+        guard i == n else { return false }
+        row.clear()
+        for index in 0..<present {
+            let span = fieldSpans[index]
+            if span.kind == generation &* 4 &+ 1 {
+                row.bytes += line[span.start..<span.end]
+                row.endField()
+            } else {
+                row.endField(null: true)
+            }
+        }
+        return true
+    }
+
+    /// Whether `text` is a number by JSON's grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    static func isJSONNumber(_ text: ArraySlice<UInt8>) -> Bool {
+        var i = text.startIndex
+        let end = text.endIndex
+        func digits() -> Int {
+            let from = i
+            while i < end && text[i] >= 0x30 && text[i] <= 0x39 { i += 1 }
+            return i - from
+        }
+        if i < end && text[i] == 0x2D { i += 1 }
+        guard i < end else { return false }
+        if text[i] == 0x30 {
+            i += 1
+        } else if digits() == 0 {
+            return false
+        }
+        if i < end && text[i] == 0x2E {
+            i += 1
+            guard digits() > 0 else { return false }
+        }
+        if i < end && (text[i] == 0x65 || text[i] == 0x45) {
+            i += 1
+            if i < end && (text[i] == 0x2B || text[i] == 0x2D) { i += 1 }
+            guard digits() > 0 else { return false }
+        }
+        return i == end
+    }
+
+    /// The index of the known column whose name is `line[key]`, compared as bytes (no string is made).
+    private func knownColumn(_ line: [UInt8], _ key: Range<Int>) -> Int? {
+        if columnBytes.count < columns.count { columnBytes = columns.map { Array($0.utf8) } }
+        for (index, name) in columnBytes.enumerated() where name.count == key.count {
+            if name.elementsEqual(line[key]) { return index }
+        }
+        return nil
     }
 
     private func fill() throws {

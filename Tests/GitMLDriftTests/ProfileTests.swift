@@ -59,6 +59,28 @@ struct TableReaderTests {
         let broken = try file("broken.jsonl", Array("{\"a\": 1}\n{\"a\": \n".utf8))
         #expect { _ = try rows(broken) } throws: { ($0 as? TableError)?.message.hasPrefix("t: row 2: ") == true }
     }
+
+    @Test(
+        "JSON lines: the fast scanner of flat rows reads what the full parser reads, and leaves it every error",
+        arguments: [
+            "{\"a\": 1.2.3, \"b\": \"x\"}", "{\"a\": tru, \"b\": \"x\"}", "{\"a\": 01, \"b\": \"x\"}",
+            "{\"a\": 1, \"a\": 2}", "{\"a\": 1,}", "{\"a\": 1} x", "{\"a\": -, \"b\": \"x\"}",
+            "{\"a\": 1e, \"b\": \"x\"}", "{\"a\": nul}",
+        ])
+    func jsonLinesFastPathErrors(_ bad: String) throws {
+        let path = try file("fast.jsonl", Array("{\"a\": 1, \"b\": \"x\"}\n\(bad)\n".utf8))
+        #expect { _ = try rows(path) } throws: { ($0 as? TableError)?.message.hasPrefix("t: row 2: ") == true }
+    }
+
+    @Test("JSON lines: numbers keep their text, true and false are text, escapes are decoded")
+    func jsonLinesFastPathValues() throws {
+        let text =
+            "{\"a\": 1, \"b\": \"x\"}\n{\"b\":\"\\u0041\", \"a\":2}\n{\"b\":\"y\",\"a\":-0.5e+3}\n"
+            + "{ \"a\" : true , \"b\" : false }\n{}\n"
+        let (columns, all) = try rows(try file("values.jsonl", Array(text.utf8)))
+        #expect(columns == ["a", "b"])
+        #expect(all == [["1", "x"], ["2", "A"], ["-0.5e+3", "y"], ["true", "false"], [nil, nil]])
+    }
 }
 
 @Suite("Profiles")

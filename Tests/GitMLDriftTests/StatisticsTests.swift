@@ -42,6 +42,37 @@ struct StatisticsTests {
         }
     }
 
+    @Test("the two-sample KS p-value matches scipy.stats.ks_2samp (its exact method up to 10,000 values) to 1e-9")
+    func exactKSPValue() throws {
+        var cases: [(Double, Int, Int, Double, String)] = (reference["ks_pvalues"]?.array ?? []).compactMap { c in
+            guard let d = c["d"]?.number, let n1 = c["n1"]?.int(in: 1...1_000_000),
+                let n2 = c["n2"]?.int(in: 1...1_000_000), let p = c["p"]?.number
+            else { return nil }
+            return (d, n1, n2, p, "\(n1) vs \(n2), d \(d)")
+        }
+        for c in reference["samples"]?.array ?? [] {
+            let (a, b) = (numbers(c["a"]), numbers(c["b"]))
+            if let p = c["ks_pvalue_scipy_auto"]?.number {
+                cases.append((Statistics.ksStatistic(a, b), a.count, b.count, p, c["name"]?.string ?? ""))
+            }
+        }
+        #expect(cases.count == 14)
+        for (d, n1, n2, expected, name) in cases {
+            let p = KolmogorovSmirnov.twoSamplePValue(statistic: d, n1: n1, n2: n2)
+            let tolerance = expected < 1e-6 ? expected * 1e-9 : 1e-9
+            #expect(abs(p - expected) <= tolerance, "\(name): \(p) vs SciPy \(expected)")
+        }
+    }
+
+    @Test("exact statistics over sorted samples agree with the sample-based ones")
+    func sortedStatistics() {
+        for c in reference["samples"]?.array ?? [] {
+            let (a, b) = (numbers(c["a"]).sorted(), numbers(c["b"]).sorted())
+            #expect(close(Statistics.ksStatisticSorted(a, b), c["ks_statistic"]?.number ?? -1))
+            #expect(close(Statistics.wassersteinSorted(a, b), c["wasserstein"]?.number ?? -1))
+        }
+    }
+
     @Test("Jensen-Shannon distance and the chi-squared test match SciPy to 1e-9")
     func distributions() {
         for case_ in reference["distributions"]?.array ?? [] {

@@ -274,3 +274,52 @@ struct QueryIndexTests {
         #expect(sorted?.compactMap { $0["metrics"]?["acc"]?.number } == [0.99, 0.95, 0.85])
     }
 }
+
+@Suite("Drift between two data files is exact")
+struct ExactDriftTests {
+    @Test(
+        "--reference and --current files need no model; KS, its p-value and Wasserstein match SciPy; CSV = JSON lines")
+    func exactDrift() throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("GitMLDriftTests/Fixtures/scipy-reference.json")
+        let reference = try JSONParser.parse(Array(try Data(contentsOf: fixture)), source: "fixture")
+        let sample = try #require(reference["samples"]?.array?.first { $0["name"]?.string == "normal, shifted" })
+        let a = (sample["a"]?.array ?? []).compactMap(\.number)
+        let b = (sample["b"]?.array ?? []).compactMap(\.number)
+        let repo = try TempRepo()
+        #expect(try repo.gitML(["init"]).status == 0)
+        func csv(_ values: [Double]) -> String { "x\n" + values.map { "\($0)" }.joined(separator: "\n") + "\n" }
+        func jsonl(_ values: [Double]) -> String { values.map { "{\"x\": \($0)}" }.joined(separator: "\n") + "\n" }
+        let outside = repo.root + "-data"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+        try csv(a).write(toFile: outside + "/ref.csv", atomically: true, encoding: .utf8)
+        try csv(b).write(toFile: outside + "/cur.csv", atomically: true, encoding: .utf8)
+        try jsonl(a).write(toFile: outside + "/ref.jsonl", atomically: true, encoding: .utf8)
+        try jsonl(b).write(toFile: outside + "/cur.jsonl", atomically: true, encoding: .utf8)
+        var outputs: [JSONValue] = []
+        for ext in ["csv", "jsonl"] {
+            let drift = try repo.gitML([
+                "drift", "--reference", "\(outside)/ref.\(ext)", "--current", "\(outside)/cur.\(ext)", "--format",
+                "json",
+            ])
+            #expect(drift.status == 1, "\(drift.stderr)")
+            let result = try JSONParser.parse(drift.stdout, source: "drift")
+            #expect(result["method"]?.string == "exact")
+            let column = try #require(result["columns"]?.array?.first)
+            func close(_ value: JSONValue?, _ expected: JSONValue?) -> Bool {
+                guard let x = value?.number, let y = expected?.number else { return false }
+                return abs(x - y) <= 1e-9 * max(1, abs(y))
+            }
+            #expect(close(column["statistics"]?["ks"], sample["ks_statistic"]))
+            #expect(close(column["statistics"]?["ks_p"], sample["ks_pvalue_scipy_auto"]))
+            #expect(close(column["statistics"]?["wasserstein"], sample["wasserstein"]))
+            outputs.append(column["statistics"] ?? .null)
+        }
+        #expect(outputs[0] == outputs[1], "the same numbers from CSV and JSON lines")
+        let text = try repo.gitML(["drift", "--reference", "\(outside)/ref.csv", "--current", "\(outside)/cur.csv"])
+        #expect(text.stdout.contains("exact: every value of both files"))
+        let neither = try repo.gitML(["drift", "--current", "\(outside)/cur.csv"])
+        #expect(neither.status == 64)
+    }
+}

@@ -26,7 +26,8 @@ struct DriftCommand: GitMLCommand {
             """)
 
     @OptionGroup var common: CommonOptions
-    @Argument(help: "The model (model@stage or model@version; default stage: production).") var model: String
+    @Argument(help: "The model (model@stage or model@version; default stage: production); not needed with --reference.")
+    var model: String?
     @Option(help: ArgumentHelp("The current data: a CSV or JSON-lines file, anywhere.", valueName: "file"))
     var current: String
     @Option(help: ArgumentHelp("A run, a profile id, or a data file to compare with instead.", valueName: "ref"))
@@ -43,6 +44,9 @@ struct DriftCommand: GitMLCommand {
     var wantsJSON: Bool { format == .json }
 
     func validate() throws {
+        if model == nil && reference == nil {
+            throw ValidationError("name a model (git ml drift churn --current ...) or a --reference to compare with")
+        }
         for threshold in thresholds where !["psi", "p", "p_value"].contains(threshold.name ?? "") {
             throw ValidationError("--threshold takes psi=<number> or p=<number>, for example --threshold psi=0.25")
         }
@@ -54,16 +58,20 @@ struct DriftCommand: GitMLCommand {
         for threshold in thresholds {
             if threshold.name == "psi" { limits.psi = threshold.value } else { limits.pValue = threshold.value }
         }
-        let (referenceLabel, referenceProfile) = try resolveReference(workspace)
+        let (referenceLabel, referenceProfile, exact) = try resolveReference(workspace)
         let currentPath = current
+        // Raw data on both sides: every value is kept and the statistics are exact, not read from sketches.
         let currentProfile = try ProfileBuilder.build(
-            path: workspace.inputPath(current), source: currentPath, name: "current")
+            path: workspace.inputPath(current), source: currentPath, name: "current", keepValues: exact)
         let only = Set(
             (columns ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         )
         let results = DriftDetector.compare(
             reference: referenceProfile, current: ProfileSummary(currentProfile), thresholds: limits, columns: only)
-        let title = "Drift of \(currentPath) against \(referenceLabel)"
+        let how =
+            DriftReport.method(results) == "exact"
+            ? "exact: every value of both files" : "from profiles: quantile sketches, within their rank error"
+        let title = "Drift of \(currentPath) against \(referenceLabel) (\(how))"
         let text: String
         switch format {
         case .json:
@@ -86,14 +94,16 @@ struct DriftCommand: GitMLCommand {
     }
 
     /// The reference profile: --reference (a data file, a profile id, a run), else the profile recorded by the
-    /// run of model@stage.
-    private func resolveReference(_ workspace: Workspace) throws -> (String, ProfileSummary) {
+    /// run of model@stage; and whether it is a data file whose every value was kept (an exact comparison).
+    private func resolveReference(_ workspace: Workspace) throws -> (String, ProfileSummary, Bool) {
         if let reference {
             let path = workspace.inputPath(reference)
             if FileSystem.exists(path) && !FileSystem.isDirectory(path) {
                 return (
                     reference,
-                    ProfileSummary(try ProfileBuilder.build(path: path, source: reference, name: "reference"))
+                    ProfileSummary(
+                        try ProfileBuilder.build(path: path, source: reference, name: "reference", keepValues: true)),
+                    true
                 )
             }
             let lower = reference.lowercased()
@@ -102,19 +112,24 @@ struct DriftCommand: GitMLCommand {
                     $0.hasPrefix(lower) && $0.hasSuffix(".json")
                 }
                 if profiles.count == 1 {
-                    return ("profile \(lower.prefix(12))", try loadProfile(workspace, String(profiles[0].dropLast(5))))
+                    return (
+                        "profile \(lower.prefix(12))", try loadProfile(workspace, String(profiles[0].dropLast(5))),
+                        false
+                    )
                 }
             }
-            return try profileOfRun(
+            let (label, profile) = try profileOfRun(
                 workspace, try RunStore(workspace: workspace).resolve(reference), label: "run \(reference)")
+            return (label, profile, false)
         }
-        let (name, stage) = Registry.split(model)
+        let (name, stage) = Registry.split(model ?? "")
         let state = try Registry(source: WorkTreeSource(workspace: workspace)).model(name)
         let version = try state.resolve(stage ?? "production")
         guard let run = state.versions[version]?.file.run else {
             throw RegistryError.versionNotFound(model: name, reference: stage ?? "production", known: [])
         }
-        return try profileOfRun(workspace, run, label: "\(name)@\(version) (run \(run.prefix(12)))")
+        let (label, profile) = try profileOfRun(workspace, run, label: "\(name)@\(version) (run \(run.prefix(12)))")
+        return (label, profile, false)
     }
 
     private func profileOfRun(_ workspace: Workspace, _ run: String, label: String) throws -> (String, ProfileSummary) {

@@ -50,8 +50,19 @@ for p, q in [
 
 chi2_tail = [{"x": x, "df": k, "sf": float(stats.chi2.sf(x, k))} for x, k in [(0.5, 1), (3.84, 1), (10, 4), (100, 80), (250, 200), (40, 3)]]
 
+# Two-sample KS p-values for larger samples, as (d, n1, n2, p): ks_2samp's exact method (both sizes at most 10,000),
+# including the unchanged 5,000 vs 4,000 case the asymptotic formula got wrong (1.0 instead of about 0.55).
+ks_rng = np.random.RandomState(20261201)
+ks_pvalues = []
+for n1, n2, shift in [(5000, 4000, 0.0), (5000, 4000, 0.05), (5000, 4000, 0.2), (3000, 3000, 0.0), (3000, 3000, 0.1),
+                      (10000, 10000, 0.02), (10000, 7, 1.0), (1, 1, 0.0), (250, 4000, 0.3), (9999, 10000, 0.03)]:
+    a = ks_rng.normal(0, 1, n1)
+    b = ks_rng.normal(shift, 1, n2)
+    result = stats.ks_2samp(a, b)
+    ks_pvalues.append({"n1": n1, "n2": n2, "d": float(result.statistic), "p": float(result.pvalue)})
+
 out = {"scipy_version": scipy.__version__, "numpy_version": np.__version__, "samples": cases,
-       "distributions": distributions, "chi2_survival": chi2_tail}
+       "distributions": distributions, "chi2_survival": chi2_tail, "ks_pvalues": ks_pvalues}
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scipy-reference.json")
 with open(path, "w") as f:
     json.dump(out, f, indent=1, sort_keys=True)
