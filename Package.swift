@@ -46,7 +46,7 @@ let package = Package(
         /** Run records: snapshot, run, data pointers, environment, seeds, secrets, verify, fsck, index. */
         .target(name: "GitMLLineage", dependencies: ["GitMLDrift", "GitMLGit", "GitMLStore", "GitMLBasics"]),
         /** Data profiles and drift: streaming CSV and JSON-lines reading, quantile sketches, frequency tables. */
-        .target(name: "GitMLDrift", dependencies: ["GitMLMarkdown", "GitMLStore", "GitMLBasics"]),
+        .target(name: "GitMLDrift", dependencies: ["GitMLMarkdown", "GitMLStore", "GitMLBasics", "CSystemShims"]),
         /** Signatures: registry events signed with the SSH key git signs commits with, checked against allowed_signers. */
         .target(name: "GitMLProvenance", dependencies: ["GitMLGit", "GitMLStore", "GitMLBasics"]),
         /** libgit2 behind Swift types: repository discovery, HEAD, status, diff as patch, remotes, identity. */

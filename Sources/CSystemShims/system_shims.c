@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <malloc.h>
 #include <spawn.h>
 #include "system_shims.h"
 
@@ -41,3 +42,5 @@ int gitml_clone_file(int destination, int source) { return ioctl(destination, FI
 long gitml_copy_file_range(int source, int destination, unsigned long length) {
     return (long)copy_file_range(source, NULL, destination, NULL, length, 0);
 }
+
+void gitml_release_free_memory(void) { malloc_trim(0); }

@@ -80,13 +80,24 @@ public struct ProfileSummary: Sendable {
         }
     }
 
-    public init(_ profile: Profile) {
+    public init(_ profile: consuming Profile) {
         self.init(json: (try? JSONParser.parse(profile.bytes, source: "profile")) ?? .null)
-        // Kept values make the comparison exact: numbers sorted (on every core, a column each), counts whole.
-        let kept = profile.columns
-        let sorted = (try? Parallel.map(count: kept.count) { i in kept[i].values?.sorted() }) ?? []
-        for (i, column) in kept.enumerated() where i < columns.count {
-            columns[i].sorted = i < sorted.count ? sorted[i] : nil
+        // Kept values make the comparison exact: numbers sorted (on every core, a column each), counts whole. The
+        // values move out of the profile and are sorted where they are: no second copy of every value.
+        let boxes = profile.columns.indices.map { i in
+            defer { profile.columns[i].values = nil }
+            return ValuesBox(profile.columns[i].values)
+        }
+        _ = try? Parallel.map(count: boxes.count) { i in
+            guard var values = boxes[i].values else { return }
+            boxes[i].values = nil  // the only reference left is `values`: sorted in place
+            Statistics.sort(&values)
+            boxes[i].values = values
+        }
+        releaseFreeMemory()
+        for (i, column) in profile.columns.enumerated() where i < columns.count {
+            columns[i].sorted = boxes[i].values
+            boxes[i].values = nil
             if let counts = column.exactCounts {
                 columns[i].values = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
                     .map { ($0.key, Double($0.value)) }
@@ -327,4 +338,10 @@ public enum DriftDetector {
         noteMissingChange(&result)
         return result
     }
+}
+
+/// One column's kept values, sorted in place by one worker thread.
+private final class ValuesBox: @unchecked Sendable {
+    var values: [Double]?
+    init(_ values: [Double]?) { self.values = values }
 }

@@ -1,3 +1,4 @@
+import CSystemShims
 import Foundation
 import GitMLBasics
 import GitMLStore
@@ -11,7 +12,7 @@ public struct ColumnProfile: Sendable {
     public var name: String
     /// "numeric" or "categorical".
     public var type: String
-    /// Rows that had this column (present, missing or not).
+    /// Rows (every row of the table: one without this column counts it as missing).
     public var count: Int64 = 0
     /// Empty, NA, N/A, null, None, NaN.
     public var missing: Int64 = 0
@@ -36,14 +37,24 @@ public struct ColumnProfile: Sendable {
     }
 
     mutating func addNumber(_ x: Double) {
+        if x < min { min = x }
+        if x > max { max = x }
+        if values != nil {
+            values?.append(x)  // the mean and variance come from the kept values at the end (`momentsFromValues`)
+            return
+        }
         let n = Double(count - missing - invalid - nonFinite)
         let delta = x - mean
         mean += delta / n
         m2 += delta * (x - mean)
-        if x < min { min = x }
-        if x > max { max = x }
         sketch.add(x)
-        values?.append(x)
+    }
+
+    /// The mean and the sum of squared deviations, from the kept values (two passes: exact to rounding).
+    mutating func momentsFromValues() {
+        guard let values, !values.isEmpty else { return }
+        mean = values.reduce(0, +) / Double(values.count)
+        m2 = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
     }
 
     /// A fixed 20-bin histogram over [min, max], its counts estimated from the sketch.
@@ -92,7 +103,9 @@ public struct ColumnProfile: Sendable {
 
 /// `.mlops/profiles/<sha256>.json`: the profile of one table, built in one streaming pass in bounded memory.
 public struct Profile: Sendable {
-    public static let schemaVersion: Int64 = 1
+    public static let schemaVersion: Int64 = 2
+    /// Counts past 2^53 are not exact in a double, and no table git-ml reads has that many rows.
+    public static let maxRows: Int64 = 1 << 53
     public var name: String
     public var source: String
     public var rows: Int64
@@ -122,49 +135,193 @@ public enum ProfileBuilder {
         bytes.reduce(UInt32(bytes.count)) { ($0 << 8) | UInt32($1) }
     }
 
+    /// Files are read in chunks of this many bytes (each starting at a row), on every core, and the chunks'
+    /// profiles merged in file order. The size is fixed, not derived from the core count, so the same file gives
+    /// the same profile on every machine.
+    public static let chunkSize = 8 << 20
+
     /// Reads `path` once. Column types are inferred from the first `sampleRows` rows (numeric when every present
-    /// value there is a number) unless listed in `categorical`; later values that do not fit count as invalid.
-    /// With `keepValues`, every value is kept as well (`ColumnProfile.values` and `exactCounts`), for an exact
-    /// comparison of two data files; a stored profile never holds them.
+    /// value there is a number) unless listed in `categorical`; a column first seen later (JSON lines) is
+    /// categorical; later values that do not fit count as invalid. With `keepValues`, every value is kept instead
+    /// of sketched (`ColumnProfile.values` and `exactCounts`), for an exact comparison of two data files; a stored
+    /// profile never holds them. A file larger than two chunks is read in parallel chunks; when a chunk cannot be
+    /// read on its own (a quoted field spans its end, a row is bad), the file is read again in one pass, which
+    /// names the error and its row.
     public static func build(
         path: String, source: String, name: String, categorical: Set<String> = [], target: String? = nil,
-        sampleRows: Int = 1000, keepValues: Bool = false
+        sampleRows: Int = 1000, keepValues: Bool = false, chunkSize: Int = ProfileBuilder.chunkSize
     ) throws -> Profile {
-        let reader = try TableReader(path: path, name: source)
-        var sample: [TableRow] = []
-        var row = TableRow()
-        while sample.count < sampleRows, try reader.next(into: &row) { sample.append(row) }
+        let format = TableReader.format(of: path)
+        var info = stat()
+        let size = stat(path, &info) == 0 ? Int(info.st_size) : 0
+        if size > 2 * chunkSize, let boundaries = try? chunkBoundaries(path: path, size: size, chunkSize: chunkSize),
+            let profile = try? chunked(
+                path: path, source: source, name: name, format: format, boundaries: boundaries,
+                categorical: categorical, target: target, sampleRows: sampleRows, keepValues: keepValues)
+        {
+            return profile
+        }
+        let reader = try TableReader(path: path, name: source, format: format)
+        var pass = Pass(source: source, keepValues: keepValues)
+        try pass.sample(reader, rows: sampleRows, categorical: categorical)
+        try pass.run(reader)
+        return try pass.profile(name: name, target: target)
+    }
+
+    /// Chunk starts: the first line break at or after each multiple of `chunkSize`, plus one; then the file's size.
+    static func chunkBoundaries(path: String, size: Int, chunkSize: Int) throws -> [Int] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw TableError(file: path, row: 0, detail: "cannot open") }
+        defer { close(fd) }
+        var boundaries = [0]
+        var block = [UInt8](repeating: 0, count: 64 << 10)
+        var target = chunkSize
+        while target < size - chunkSize / 2 {
+            var offset = target
+            var found: Int?
+            while found == nil && offset < size {
+                let n = block.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
+                guard n > 0 else { break }
+                if let i = block[0..<n].firstIndex(of: 0x0A) { found = offset + i + 1 } else { offset += n }
+            }
+            guard let start = found, start < size else { break }
+            boundaries.append(start)
+            target = Swift.max(target + chunkSize, start + 1)
+        }
+        boundaries.append(size)
+        return boundaries
+    }
+
+    /// Profiles each chunk on its own (types from the first chunk's sample) and merges them in order.
+    static func chunked(
+        path: String, source: String, name: String, format: TableReader.Format, boundaries: [Int],
+        categorical: Set<String>, target: String?, sampleRows: Int, keepValues: Bool
+    ) throws -> Profile {
+        let first = try TableReader(path: path, name: source, format: format, range: boundaries[0]..<boundaries[1])
+        var firstPass = Pass(source: source, keepValues: keepValues)
+        try firstPass.sample(first, rows: sampleRows, categorical: categorical)
+        // The sample must lie in the first chunk, or the chunks could not type columns as one pass would.
+        guard firstPass.sampled == sampleRows else { throw TableError(file: source, row: 0, detail: "few rows") }
+        let types = firstPass.types
+        let header = format == .csv ? first.columns : nil
+        // Rows a chunk is expected to hold, from the sample's bytes per row, so kept values are stored without the
+        // slack of arrays that grow by doubling.
+        let bytesPerRow = Swift.max(1, firstPass.sampleBytes / Swift.max(1, firstPass.sampled))
+        firstPass.expectedRows = (boundaries[1] - boundaries[0]) / bytesPerRow * 21 / 20
+        let shared = Handoff((firstPass, first))
+        var parts = try Parallel.map(count: boundaries.count - 1) { index -> Pass in
+            if index == 0 {
+                var (pass, reader) = shared.value
+                try pass.run(reader)
+                return pass
+            }
+            let reader = try TableReader(
+                path: path, name: source, format: format, range: boundaries[index]..<boundaries[index + 1],
+                header: header)
+            var pass = Pass(source: source, keepValues: keepValues)
+            pass.types = types
+            pass.expectedRows = (boundaries[index + 1] - boundaries[index]) / bytesPerRow * 21 / 20
+            try pass.run(reader)
+            return pass
+        }
+        // Kept values are gathered a column at a time into one array sized once, each chunk's part released (and
+        // the memory given back) as soon as it is copied: memory peaks at the values plus one column, not twice the
+        // values. Then everything else is merged in file order.
+        var gathered: [String: [Double]] = [:]
+        if keepValues {
+            var names: [String] = []
+            for pass in parts { for column in pass.columns where column.values != nil { names.append(column.name) } }
+            for name in Set(names).sorted() {
+                var all: [Double] = []
+                all.reserveCapacity(
+                    parts.reduce(0) { $0 + ($1.columns.first { $0.name == name }?.values?.count ?? 0) })
+                for k in parts.indices {
+                    guard let i = parts[k].columns.firstIndex(where: { $0.name == name }) else { continue }
+                    all += parts[k].columns[i].values ?? []
+                    parts[k].columns[i].values = nil
+                }
+                gathered[name] = all
+                releaseFreeMemory()
+            }
+        }
+        var merged = parts[0]
+        for k in 1..<parts.count { merged.merge(parts[k]) }
+        for i in merged.columns.indices where gathered[merged.columns[i].name] != nil {
+            merged.columns[i].values = gathered.removeValue(forKey: merged.columns[i].name)
+        }
+        return try merged.profile(name: name, target: target)
+    }
+
+    /// One pass over a reader's rows into column profiles.
+    struct Pass: @unchecked Sendable {
+        let source: String
+        let keepValues: Bool
         var columns: [ColumnProfile] = []
-        func ensureColumns() {
-            while columns.count < reader.columns.count {
-                let index = columns.count
-                let name = reader.columns[index]
+        var rows: Int64 = 0
+        /// Column types from the sample; a column not in it is categorical.
+        var types: [String: String] = [:]
+        var sampled = 0
+        /// Whether each column is numeric (so the hot loop compares no strings).
+        private var numeric: [Bool] = []
+        /// The sampled rows' size in bytes, and how many rows to make room for in each column's kept values.
+        var sampleBytes = 0
+        var expectedRows = 0
+        private var pending: [TableRow] = []
+
+        init(source: String, keepValues: Bool) {
+            self.source = source
+            self.keepValues = keepValues
+        }
+
+        /// Reads up to `rows` rows and types the columns seen so far from them (they are profiled by `run`).
+        mutating func sample(_ reader: TableReader, rows: Int, categorical: Set<String>) throws {
+            var row = TableRow()
+            while pending.count < rows, try reader.next(into: &row) { pending.append(row) }
+            sampled = pending.count
+            sampleBytes = pending.reduce(0) { $0 + $1.bytes.count }
+            for (index, name) in reader.columns.enumerated() where types[name] == nil {
                 var present = false
                 var numeric = !categorical.contains(name)
-                for sampled in sample where numeric && index < sampled.count && !sampled.nulls[index] {
+                for sampled in pending where numeric && index < sampled.count && !sampled.nulls[index] {
                     let range = sampled.range(index)
                     if isMissing(sampled.bytes, range) { continue }
                     present = true
                     if number(sampled.bytes, range) == nil { numeric = false }
                 }
-                var column = ColumnProfile(name: name, type: numeric && present ? "numeric" : "categorical")
-                if keepValues {
-                    if column.type == "numeric" { column.values = [] } else { column.exactCounts = [:] }
-                }
-                columns.append(column)
+                types[name] = numeric && present ? "numeric" : "categorical"
             }
         }
-        ensureColumns()
-        var rows: Int64 = 0
-        func add(_ row: TableRow) throws {
+
+        /// Profiles the sampled rows, then every row left in `reader`.
+        mutating func run(_ reader: TableReader) throws {
+            for row in pending { try add(row, reader) }
+            pending = []
+            var row = TableRow()
+            while try reader.next(into: &row) { try add(row, reader) }
+        }
+
+        private mutating func add(_ row: TableRow, _ reader: TableReader) throws {
             rows += 1
-            if columns.count < reader.columns.count { ensureColumns() }
+            while columns.count < reader.columns.count {
+                let name = reader.columns[columns.count]
+                var column = ColumnProfile(name: name, type: types[name] ?? "categorical")
+                if keepValues {
+                    if column.type == "numeric" {
+                        column.values = []
+                        column.values?.reserveCapacity(expectedRows)
+                    } else {
+                        column.exactCounts = [:]
+                    }
+                }
+                columns.append(column)
+                numeric.append(column.type == "numeric")
+            }
             for i in 0..<row.count {
                 columns[i].count += 1
                 let range = row.range(i)
                 if row.nulls[i] || isMissing(row.bytes, range) {
                     columns[i].missing += 1
-                } else if columns[i].type == "numeric" {
+                } else if numeric[i] {
                     if let x = number(row.bytes, range) {
                         if x.isFinite { columns[i].addNumber(x) } else { columns[i].nonFinite += 1 }
                     } else {
@@ -178,53 +335,81 @@ public enum ProfileBuilder {
                         throw TableError(
                             file: source, row: reader.row, detail: "column \(columns[i].name) is not UTF-8 text")
                     }
-                    columns[i].frequencies.add(text)
-                    columns[i].exactCounts?[text, default: 0] += 1
+                    if keepValues {
+                        columns[i].exactCounts?[text, default: 0] += 1
+                    } else {
+                        columns[i].frequencies.add(text)
+                    }
                 }
             }
         }
-        for sampled in sample { try add(sampled) }
-        sample = []
-        while try reader.next(into: &row) { try add(row) }
-        if let target, !columns.contains(where: { $0.name == target }) {
-            throw TableError(file: source, row: 1, detail: "no column named \(target) (the target)")
+
+        /// Folds in the pass over the next chunk.
+        mutating func merge(_ other: Pass) {
+            rows += other.rows
+            let index = Dictionary(columns.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+            for column in other.columns {
+                if let i = index[column.name] {
+                    columns[i].merge(column)
+                } else {
+                    columns.append(column)
+                    numeric.append(column.type == "numeric")
+                }
+            }
         }
-        return Profile(name: name, source: source, rows: rows, target: target, columns: columns)
+
+        /// The profile of every row read: a row without a column (a short CSV row, a JSON line without the key)
+        /// counts as a missing value of it, so every column counts every row, whichever order columns came in.
+        func profile(name: String, target: String?) throws -> Profile {
+            if let target, !columns.contains(where: { $0.name == target }) {
+                throw TableError(file: source, row: 1, detail: "no column named \(target) (the target)")
+            }
+            var columns = columns
+            for i in columns.indices {
+                columns[i].missing += rows - columns[i].count
+                columns[i].count = rows
+                columns[i].momentsFromValues()
+            }
+            return Profile(name: name, source: source, rows: rows, target: target, columns: columns)
+        }
     }
 
     /// Clinger's fast path: `[-]digits[.digits]` with at most 15 significant digits is an integer below 2^53 scaled
     /// by a power of ten at most 10^22, both exact in a Double, so one multiplication or division is correctly
     /// rounded: the same value strtod gives, without its cost. Anything else returns nil (strtod decides).
     static func fastDecimal(_ bytes: [UInt8], _ range: Range<Int>) -> Double? {
-        var i = range.lowerBound
-        var negative = false
-        if bytes[i] == 0x2D || bytes[i] == 0x2B {
-            negative = bytes[i] == 0x2D
-            i += 1
-        }
-        var mantissa: UInt64 = 0
-        var digits = 0
-        var scale = 0
-        var seenPoint = false
-        var any = false
-        while i < range.upperBound {
-            let c = bytes[i]
-            if c >= 0x30 && c <= 0x39 {
-                any = true
-                if mantissa != 0 || c != 0x30 { digits += 1 }
-                guard digits <= 15 else { return nil }
-                mantissa = mantissa * 10 + UInt64(c - 0x30)
-                if seenPoint { scale += 1 }
-            } else if c == 0x2E && !seenPoint {
-                seenPoint = true
-            } else {
-                return nil
+        bytes.withUnsafeBufferPointer { b -> Double? in
+            var i = range.lowerBound
+            let end = range.upperBound
+            var negative = false
+            if b[i] == 0x2D || b[i] == 0x2B {
+                negative = b[i] == 0x2D
+                i += 1
             }
-            i += 1
+            var mantissa: UInt64 = 0
+            var digits = 0
+            var scale = 0
+            var seenPoint = false
+            var any = false
+            while i < end {
+                let c = b[i]
+                if c &- 0x30 < 10 {
+                    any = true
+                    if mantissa != 0 || c != 0x30 { digits += 1 }
+                    guard digits <= 15 else { return nil }
+                    mantissa = mantissa &* 10 &+ UInt64(c &- 0x30)
+                    if seenPoint { scale += 1 }
+                } else if c == 0x2E && !seenPoint {
+                    seenPoint = true
+                } else {
+                    return nil
+                }
+                i += 1
+            }
+            guard any, scale <= 22 else { return nil }
+            let value = scale == 0 ? Double(mantissa) : Double(mantissa) / powersOfTen[scale]
+            return negative ? -value : value
         }
-        guard any, scale <= 22 else { return nil }
-        let value = scale == 0 ? Double(mantissa) : Double(mantissa) / powersOfTen[scale]
-        return negative ? -value : value
     }
 
     static let powersOfTen: [Double] = (0...22).map { pow(10.0, Double($0)) }
@@ -250,3 +435,165 @@ public enum ProfileBuilder {
         }
     }
 }
+
+// MARK: Reading stored profiles back, and merging them
+
+extension Profile {
+    /// A stored profile read back (schema 1 or 2), every field checked: profiles to merge may come from anywhere
+    /// (another machine, or a Spark job writing DataSketches sketches into this format).
+    public init(json: JSONValue, source file: String) throws {
+        func bad(_ detail: String) -> InputError { .malformed(source: file, detail: detail) }
+        guard json["schema_version"]?.integer(in: 1...Self.schemaVersion) != nil else {
+            throw bad("schema_version must be 1 or 2")
+        }
+        guard let name = json["name"]?.string, let source = json["source"]?.string else {
+            throw bad("a profile needs a name and a source")
+        }
+        guard let rows = json["rows"]?.integer(in: 0...Self.maxRows) else {
+            throw bad("rows must be a count up to 2^53")
+        }
+        let target: String?
+        switch json["target"] {
+        case .none, .some(.null): target = nil
+        case .some(.string(let text)): target = text
+        default: throw bad("target must be a column name or null")
+        }
+        guard let columns = json["columns"]?.array else { throw bad("columns must be a list") }
+        var seen = Set<String>()
+        let parsed = try columns.enumerated().map { i, column in
+            let parsed = try ColumnProfile(json: column, rows: rows, source: "\(file) column \(i + 1)")
+            guard seen.insert(parsed.name).inserted else { throw bad("column \(parsed.name) appears twice") }
+            return parsed
+        }
+        self.init(name: name, source: source, rows: rows, target: target, columns: parsed)
+    }
+
+    /// Profiles of parts of one table (partitions, days, shards) merged into the profile of the whole: counts add,
+    /// means and variances combine exactly, quantile sketches and frequency tables merge with their errors
+    /// added. A column missing from a part had no rows there; a column's type must agree in every part.
+    public static func merged(_ parts: [Profile], name: String, source: String) throws -> Profile {
+        guard let first = parts.first else { throw InputError.malformed(source: "merge", detail: "no profiles") }
+        let targets = Set(parts.compactMap(\.target))
+        guard targets.count <= 1 else {
+            throw InputError.malformed(
+                source: source, detail: "the parts name different targets: \(targets.sorted().joined(separator: ", "))")
+        }
+        var columns: [ColumnProfile] = []
+        var index: [String: Int] = [:]
+        var rows: Int64 = 0
+        for part in parts {
+            rows += Swift.min(part.rows, Self.maxRows + 1)
+            guard rows <= Self.maxRows else {
+                throw InputError.malformed(source: source, detail: "more than 2^53 rows in all")
+            }
+            for column in part.columns {
+                guard let i = index[column.name] else {
+                    index[column.name] = columns.count
+                    columns.append(column)
+                    continue
+                }
+                guard columns[i].type == column.type else {
+                    throw InputError.malformed(
+                        source: part.source,
+                        detail:
+                            "column \(column.name) is \(column.type) here but \(columns[i].type) in an earlier part; profile every part with the same --categorical"
+                    )
+                }
+                columns[i].merge(column)
+            }
+        }
+        for column in columns where !(column.mean.isFinite && column.m2.isFinite) {
+            throw InputError.malformed(
+                source: source, detail: "column \(column.name)'s mean or variance overflows when the parts are merged")
+        }
+        return Profile(name: name, source: source, rows: rows, target: targets.first ?? first.target, columns: columns)
+    }
+}
+
+extension ColumnProfile {
+    init(json: JSONValue, rows: Int64, source: String) throws {
+        func bad(_ detail: String) -> InputError { .malformed(source: source, detail: detail) }
+        func counted(_ key: String) throws -> Int64 {
+            guard let value = json[key]?.integer(in: 0...rows) else { throw bad("\(key) must be a count up to rows") }
+            return value
+        }
+        guard let name = json["name"]?.string else { throw bad("a column needs a name") }
+        guard let type = json["type"]?.string, type == "numeric" || type == "categorical" else {
+            throw bad("type must be numeric or categorical")
+        }
+        self.init(name: name, type: type)
+        count = try counted("count")
+        missing = try counted("missing")
+        guard missing <= count else { throw bad("more missing values than values") }
+        if type == "numeric" {
+            invalid = try counted("invalid")
+            nonFinite = try counted("non_finite")
+            let finite = count - missing - invalid - nonFinite
+            guard finite >= 0 else { throw bad("missing, invalid and non-finite values add up to more than count") }
+            guard let stored = json["sketch"] else { throw bad("a numeric column needs its sketch") }
+            let sketch = try QuantileSketch(json: stored, source: source)
+            guard sketch.count == finite else { throw bad("the sketch holds \(sketch.count) values, not \(finite)") }
+            self.sketch = sketch
+            if finite > 0 {
+                guard let low = json["min"]?.number, let high = json["max"]?.number, let mean = json["mean"]?.number,
+                    let std = json["std"]?.number, low.isFinite, high.isFinite, low <= high, mean.isFinite,
+                    std.isFinite, std >= 0
+                else { throw bad("min, max, mean and std must be finite numbers, min <= max, std >= 0") }
+                (min, max, self.mean) = (low, high, mean)
+                m2 = std * std * Double(finite)
+                guard m2.isFinite else { throw bad("std is too large") }
+            }
+        } else {
+            guard let values = json["values"]?.array, let other = json["other"]?.integer(in: 0...rows),
+                let error = json["count_error"]?.integer(in: 0...rows)
+            else { throw bad("values, other and count_error are needed for a categorical column") }
+            var counts: [String: Int64] = [:]
+            for pair in values {
+                guard let items = pair.array, items.count == 2, let value = items[0].string,
+                    let n = items[1].integer(in: 1...rows)
+                else { throw bad("each of values must be [text, count]") }
+                guard counts.updateValue(n, forKey: value) == nil else { throw bad("\(value) is listed twice") }
+            }
+            let listed = counts.values.reduce(0, +)
+            guard listed + other == count - missing else {
+                throw bad("the listed counts and other add up to \(listed + other), not \(count - missing)")
+            }
+            // A value left out of the stored top list counts at most as much as the smallest one listed (plus the
+            // table's own error): that bound becomes the read-back table's error.
+            let truncation = other > 0 ? (counts.values.min() ?? 0) : 0
+            frequencies = FrequencyTable(counts: counts, total: count - missing, error: error + truncation)
+        }
+    }
+
+    /// Folds in the same column from another part of the table.
+    mutating func merge(_ other: ColumnProfile) {
+        let n1 = Double(count - missing - invalid - nonFinite)
+        let n2 = Double(other.count - other.missing - other.invalid - other.nonFinite)
+        count += other.count
+        missing += other.missing
+        invalid += other.invalid
+        nonFinite += other.nonFinite
+        if n2 > 0 {
+            // Chan, Golub and LeVeque's pairwise update: exact, whatever the parts' sizes.
+            let delta = other.mean - mean
+            mean += delta * n2 / (n1 + n2)
+            m2 += other.m2 + delta * delta * n1 * n2 / (n1 + n2)
+            min = Swift.min(min, other.min)
+            max = Swift.max(max, other.max)
+        }
+        sketch.merge(other.sketch)
+        frequencies.merge(other.frequencies)
+        if let more = other.values { values?.append(contentsOf: more) }
+        if let more = other.exactCounts { exactCounts?.merge(more, uniquingKeysWith: +) }
+    }
+}
+
+/// Hands a value that is not Sendable to exactly one other thread (the first chunk's pass and reader).
+private final class Handoff<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+/// Gives memory freed by worker threads back to the system (glibc keeps it in per-thread arenas otherwise), so
+/// a large exact comparison does not hold its peak after the peak has passed.
+func releaseFreeMemory() { gitml_release_free_memory() }

@@ -66,6 +66,9 @@ public final class TableReader {
     private var start = 0
     private var end = 0
     private var atEOF = false
+    /// The file offset of the next read, and where reading stops.
+    private var position = 0
+    private var limit = Int.max
     private var columnIndex: [String: Int] = [:]
     /// Per column, where its value lies on the line being scanned; `kind` is `generation * 4 + 1` (a value) or
     /// `+ 2` (null) for the current line, anything else for an absent field.
@@ -74,21 +77,35 @@ public final class TableReader {
     /// The column names as bytes, for matching keys without making strings (columns only grow).
     private var columnBytes: [[UInt8]] = []
 
-    /// Opens `path` (shown as `name` in errors); the format follows the extension unless given.
-    public init(path: String, name: String, format: Format? = nil, maxRow: Int = 16 << 20) throws {
+    /// Opens `path` (shown as `name` in errors); the format follows the extension unless given. With `range`, only
+    /// those bytes are read (a chunk of the file that starts at a row); with `header`, the CSV's columns are those
+    /// (a chunk after the first has no header row).
+    public init(
+        path: String, name: String, format: Format? = nil, maxRow: Int = 16 << 20, range: Range<Int>? = nil,
+        header: [String]? = nil
+    ) throws {
         self.path = path
         self.name = name
-        self.format = format ?? (path.hasSuffix(".jsonl") || path.hasSuffix(".ndjson") ? .jsonLines : .csv)
+        self.format = format ?? Self.format(of: path)
         self.maxRow = maxRow
         fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             throw TableError(file: name, row: 0, detail: "cannot open: \(String(cString: strerror(errno)))")
         }
+        if let range {
+            position = range.lowerBound
+            limit = range.upperBound
+        }
         try fill()
-        if end - start >= 3 && buffer[start] == 0xEF && buffer[start + 1] == 0xBB && buffer[start + 2] == 0xBF {
+        if (range?.lowerBound ?? 0) == 0,
+            end - start >= 3 && buffer[start] == 0xEF && buffer[start + 1] == 0xBB && buffer[start + 2] == 0xBF
+        {
             start += 3
         }
-        if self.format == .csv {
+        if let header {
+            columns = header
+            for (i, column) in columns.enumerated() where columnIndex[column] == nil { columnIndex[column] = i }
+        } else if self.format == .csv {
             var header = TableRow()
             guard try nextCSVRecord(into: &header) else {
                 throw TableError(file: name, row: 1, detail: "the file is empty: a CSV needs a header row")
@@ -104,6 +121,11 @@ public final class TableReader {
     }
 
     deinit { close(fd) }
+
+    /// JSON lines for `.jsonl` and `.ndjson`, CSV for anything else.
+    public static func format(of path: String) -> Format {
+        path.hasSuffix(".jsonl") || path.hasSuffix(".ndjson") ? .jsonLines : .csv
+    }
 
     /// The next row as one optional field per column (nil: the row had no such field), or nil at the end.
     public func next() throws -> [[UInt8]?]? {
@@ -308,15 +330,24 @@ public final class TableReader {
             start = 0
         }
         while !atEOF && end < buffer.count {
-            let n = buffer.withUnsafeMutableBytes { raw -> Int in
-                guard let base = raw.baseAddress else { return 0 }
-                return read(fd, base + end, raw.count - end)
-            }
+            let wanted = min(buffer.count - end, limit - position)
+            let n =
+                wanted <= 0
+                ? 0
+                : buffer.withUnsafeMutableBytes { raw -> Int in
+                    guard let base = raw.baseAddress else { return 0 }
+                    return pread(fd, base + end, wanted, off_t(position))
+                }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw TableError(file: name, row: row, detail: "read failed: \(String(cString: strerror(errno)))")
             }
-            if n == 0 { atEOF = true } else { end += n }
+            if n == 0 {
+                atEOF = true
+            } else {
+                end += n
+                position += n
+            }
         }
     }
 
@@ -350,7 +381,7 @@ public final class TableReader {
                     while i < end && b[i] != 0x22 { i += 1 }
                     return i
                 }
-                row.bytes += buffer[start..<run]
+                append(start..<run, to: &row)
                 size += run - start
                 start = run
                 if size > maxRow {
@@ -377,7 +408,7 @@ public final class TableReader {
                 }
                 return i
             }
-            row.bytes += buffer[start..<run]
+            append(start..<run, to: &row)
             size += run - start + 1
             start = run
             if size > maxRow {
@@ -405,6 +436,13 @@ public final class TableReader {
                 return true
             }
         }
+    }
+
+    /// Copies buffer bytes into the row's current field (a memcpy, not an element-by-element append).
+    @inline(__always)
+    private func append(_ range: Range<Int>, to row: inout TableRow) {
+        guard !range.isEmpty else { return }
+        buffer.withUnsafeBufferPointer { row.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: $0[range])) }
     }
 
     /// One line (without its line break), bounded by `maxRow`.

@@ -172,7 +172,7 @@ public struct PromotionCheck {
     /// Every promotion among `files`, refused for want of a target policy.
     private func unjudged(_ files: [String], tree: CommitTree, reason: String) throws -> [BlockedPromotion] {
         let registry = Registry(source: tree)
-        return try files.filter { $0.contains("/events/") && $0.hasSuffix(".json") }.compactMap { path in
+        return files.filter { $0.contains("/events/") && $0.hasSuffix(".json") }.compactMap { path in
             guard let event = try? registry.event(at: path),
                 event.kind == .rollback || (event.kind == .stage && (event.to == .staging || event.to == .production))
             else { return nil }

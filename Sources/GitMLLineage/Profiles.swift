@@ -26,6 +26,56 @@ public struct ProfileStore {
         return (id, profile)
     }
 
+    /// A stored profile's bytes, checked against its name (a profile is content-addressed).
+    public func stored(id: String) throws -> [UInt8] {
+        let file = ".mlops/profiles/\(id).json"
+        let bytes = try workspace.files.read(file)
+        guard try SHA256.hex(of: bytes) == id else {
+            throw LineageError.invalidRecord(
+                file: file, detail: "content does not match its name: the profile was modified")
+        }
+        return bytes
+    }
+
+    /// The id of the stored profile whose id starts with `prefix` (4 or more hex digits), nil when none or several.
+    public func id(prefix: String) throws -> String? {
+        let lower = prefix.lowercased()
+        guard lower.count >= 4, lower.allSatisfy(\.isHexDigit) else { return nil }
+        let matches = try workspace.files.list(".mlops/profiles").filter {
+            $0.hasPrefix(lower) && $0.hasSuffix(".json")
+        }
+        return matches.count == 1 ? String(matches[0].dropLast(5)) : nil
+    }
+
+    /// A profile named on the command line: a profile JSON file anywhere, or the id (or an id prefix) of one under
+    /// `.mlops/profiles`.
+    public func load(_ reference: String) throws -> Profile {
+        let path = workspace.inputPath(reference)
+        if FileSystem.exists(path) && !FileSystem.isDirectory(path) {
+            let bytes = try AtomicFile.read(path, limit: 64 << 20)
+            return try Profile(json: JSONParser.parse(bytes, source: reference), source: reference)
+        }
+        guard let id = try id(prefix: reference) else {
+            throw LineageError.badArgument(
+                "\(reference) is neither a profile file nor the id of one in .mlops/profiles",
+                hint: "pass a profile's JSON file or its id (git ml profile --json prints it)")
+        }
+        return try Profile(json: JSONParser.parse(stored(id: id), source: id), source: "profile \(id.prefix(12))")
+    }
+
+    /// Merges profiles of parts of one table into the profile of the whole and stores it; returns its id and the
+    /// profile.
+    public func merge(_ references: [String], name: String? = nil) throws -> (id: String, profile: Profile) {
+        let parts = try references.map(load)
+        let merged = try Profile.merged(
+            parts, name: name ?? parts.first?.name ?? "merged",
+            source: parts.map(\.source).joined(separator: " + "))
+        let bytes = merged.bytes
+        let id = try SHA256.hex(of: bytes)
+        try workspace.files.writeIfAbsent(bytes, to: ".mlops/profiles/\(id).json")
+        return (id, merged)
+    }
+
     /// The reference a run record keeps.
     public static func reference(id: String, profile: Profile) -> JSONValue {
         .object([

@@ -124,6 +124,80 @@ struct ProfileTests {
     }
 }
 
+@Suite("Profiles in parallel chunks")
+struct ChunkedProfileTests {
+    /// A table whose quoted fields hold commas and line breaks (some across chunk boundaries), with missing values,
+    /// a BOM, and a column whose type the sample decides.
+    private func table(rows: Int) -> [UInt8] {
+        var text = "\u{FEFF}id,score,city,note\n"
+        for i in 0..<rows {
+            let note = i % 7 == 0 ? "\"line one\nline \"\"two\"\", end\"" : "plain \(i % 13)"
+            let score = i % 11 == 0 ? "" : String(Double(i % 997) / 7)
+            text += "\(i),\(score),\(["Berlin", "Paris", "Lima"][i % 3]),\(note)\n"
+        }
+        return Array(text.utf8)
+    }
+
+    private func compare(_ one: Profile, _ many: Profile) {
+        #expect(one.rows == many.rows)
+        #expect(one.columns.map(\.name) == many.columns.map(\.name))
+        for (a, b) in zip(one.columns, many.columns) {
+            #expect(
+                a.type == b.type && a.count == b.count && a.missing == b.missing && a.invalid == b.invalid,
+                "\(a.name): \(a.type) \(a.count) \(a.missing) \(a.invalid) vs \(b.type) \(b.count) \(b.missing) \(b.invalid)"
+            )
+            #expect(a.min == b.min && a.max == b.max && abs(a.mean - b.mean) <= 1e-9 * max(1, abs(a.mean)))
+            #expect(abs(a.std - b.std) <= 1e-9 * max(1, a.std))
+            #expect(a.sketch.count == b.sketch.count)
+            #expect(a.values?.sorted() == b.values?.sorted())
+            #expect(a.exactCounts == b.exactCounts)
+            #expect(a.frequencies.top(100).values.map(\.0) == b.frequencies.top(100).values.map(\.0))
+        }
+    }
+
+    @Test("chunks read on both cores give the profile one pass gives, for CSV and JSON lines, sketched or exact")
+    func sameAsOnePass() throws {
+        let csv = try file("chunks.csv", table(rows: 20_000))
+        var lines = ""
+        for i in 0..<20_000 {
+            lines += i % 5 == 0 ? "{\"a\": \(i), \"b\": \"x\\ny\"}\n" : "{\"a\": \(Double(i) / 3), \"c\": null}\n"
+        }
+        let jsonl = try file("chunks.jsonl", Array(lines.utf8))
+        for path in [csv, jsonl] {
+            let size = Int(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0)
+            let boundaries = try ProfileBuilder.chunkBoundaries(path: path, size: size, chunkSize: 64 << 10)
+            #expect(boundaries.count > 5, "\(boundaries)")
+            for exact in [false, true] {
+                let one = try ProfileBuilder.build(path: path, source: "t", name: "t", keepValues: exact)
+                // The chunked reading itself (build falls back to one pass when it cannot be used).
+                let many = try ProfileBuilder.chunked(
+                    path: path, source: "t", name: "t", format: TableReader.format(of: path), boundaries: boundaries,
+                    categorical: [], target: nil, sampleRows: 1000, keepValues: exact)
+                compare(one, many)
+            }
+            // Deterministic: the same chunks give the same bytes.
+            let again = { try ProfileBuilder.build(path: path, source: "t", name: "t", chunkSize: 64 << 10).bytes }
+            #expect(try again() == again())
+        }
+    }
+
+    @Test("a bad row in a later chunk is named by its row in the file; a quoted field across chunks is read whole")
+    func errorsAndSpans() throws {
+        var bytes = table(rows: 5_000)
+        bytes += Array("5000,1,Lima,\"ok\"\n5001,2,Lima,x,extra\n".utf8)
+        let bad = try file("bad-chunk.csv", bytes)
+        #expect {
+            _ = try ProfileBuilder.build(path: bad, source: "t", name: "t", chunkSize: 16 << 10)
+        } throws: { ($0 as? TableError)?.message.hasPrefix("t: row 5003: 5 fields") == true }
+        // One quoted field of 100 KiB: every chunk boundary inside it falls back to one pass.
+        var long = Array("a,b\n1,\"".utf8) + [UInt8](repeating: 0x0A, count: 100 << 10) + Array("\"\n".utf8)
+        for i in 0..<3000 { long += Array("\(i),x\n".utf8) }
+        let spanning = try file("span.csv", long)
+        let profile = try ProfileBuilder.build(path: spanning, source: "t", name: "t", chunkSize: 16 << 10)
+        #expect(profile.rows == 3001)
+    }
+}
+
 @Suite("Sketches")
 struct SketchTests {
     @Test("KLL quantiles stay within the stated rank error, and merging two halves gives the same guarantee")

@@ -64,6 +64,28 @@ struct StatisticsTests {
         }
     }
 
+    @Test("the radix sort orders negatives, zeros, subnormals, huge values and duplicates as sort() does")
+    func radixSort() {
+        var state: UInt64 = 5
+        var values: [Double] = [
+            -0.0, 0.0, .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .greatestFiniteMagnitude,
+            -.greatestFiniteMagnitude, 1, 1, -1,
+        ]
+        for i in 0..<100_000 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let x = Double(bitPattern: state >> 1 | (state & 1) << 63)
+            values.append(x.isFinite ? x : Double(i % 100) - 50)
+            values.append(Double(Int(state >> 40) % 1000) / 8 - 60)
+        }
+        var radix = values
+        Statistics.sort(&radix)
+        let firstDifference = zip(radix, values.sorted()).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+        #expect(firstDifference == nil && radix.count == values.count)
+        var small = [3.0, -1, 2]
+        Statistics.sort(&small)
+        #expect(small == [-1, 2, 3])
+    }
+
     @Test("exact statistics over sorted samples agree with the sample-based ones")
     func sortedStatistics() {
         for c in reference["samples"]?.array ?? [] {
@@ -148,6 +170,37 @@ struct DriftDetectionTests {
         #expect((x.statistics["out_of_range"] ?? 0) > 0)
         let c = try #require(drift.first { $0.column == "c" })
         #expect(c.drifted && c.newCategories == ["IT"])
+    }
+
+    @Test("from profiles, a +0.03 standard deviation shift in 305,000 rows is drift; an unchanged column is not")
+    func subtleShift() throws {
+        var state: UInt64 = 11
+        func normal() -> Double {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let u = (Double(state >> 11) + 0.5) / Double(1 << 53)
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let v = Double(state >> 11) / Double(1 << 53)
+            return (-2 * log(u)).squareRoot() * cos(2 * Double.pi * v)
+        }
+        func profile(shift: Double) -> ProfileSummary {
+            var x = ColumnProfile(name: "x", type: "numeric")
+            var y = ColumnProfile(name: "y", type: "numeric")
+            for _ in 0..<305_000 {
+                x.count += 1
+                x.addNumber(normal() + shift)
+                y.count += 1
+                y.addNumber(normal())
+            }
+            return ProfileSummary(Profile(name: "p", source: "p.csv", rows: 305_000, target: nil, columns: [x, y]))
+        }
+        let results = DriftDetector.compare(reference: profile(shift: 0), current: profile(shift: 0.03))
+        let x = try #require(results.first { $0.column == "x" })
+        let y = try #require(results.first { $0.column == "y" })
+        #expect(x.method == "profile")
+        #expect(x.drifted && (x.statistics["ks_p"] ?? 1) < 1e-6, "\(x.statistics)")
+        // The exact D for a 0.03 sigma shift is about 0.012; the sketches add at most their rank errors (0.2 % each).
+        #expect(abs((x.statistics["ks"] ?? 0) - 0.012) < 0.005, "\(x.statistics)")
+        #expect(!y.drifted && (y.statistics["ks"] ?? 1) < 0.006, "\(y.statistics)")
     }
 
     @Test("schema changes are drift and come first")

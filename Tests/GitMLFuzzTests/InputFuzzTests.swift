@@ -82,10 +82,41 @@ enum Mutation {
 /// Each input kind: a valid example and what git-ml does with such a file.
 struct InputKind: Sendable, CustomStringConvertible {
     let name: String
-    let valid: String
+    let valid: [UInt8]
     let consume: @Sendable ([UInt8]) throws -> Void
     var description: String { name }
+
+    init(name: String, valid: String, consume: @escaping @Sendable ([UInt8]) throws -> Void) {
+        self.init(name: name, bytes: Array(valid.utf8), consume: consume)
+    }
+
+    init(name: String, bytes: [UInt8], consume: @escaping @Sendable ([UInt8]) throws -> Void) {
+        self.name = name
+        self.valid = bytes
+        self.consume = consume
+    }
 }
+
+/// A sketch of 1,000 values with k = 8 (so it has many levels), as DataSketches' bytes.
+private let sketchBytes: [UInt8] = {
+    var sketch = QuantileSketch(k: 8)
+    for i in 0..<1000 { sketch.add(Double((i * 7919) % 1000) / 10) }
+    return sketch.datasketchesBytes
+}()
+
+/// A stored profile (schema 2) of a small table with a numeric and a categorical column.
+private let profileText: String = {
+    var numbers = ColumnProfile(name: "age", type: "numeric")
+    var categories = ColumnProfile(name: "country", type: "categorical")
+    for i in 0..<500 {
+        numbers.count += 1
+        numbers.addNumber(Double(i % 97))
+        categories.count += 1
+        categories.frequencies.add(["DE", "FR", "US"][i % 3])
+    }
+    let profile = Profile(name: "t", source: "t.csv", rows: 500, target: nil, columns: [numbers, categories])
+    return String(decoding: profile.bytes, as: UTF8.self)
+}()
 
 private let sha = String(repeating: "a", count: 64)
 
@@ -204,6 +235,26 @@ let kinds: [InputKind] = [
             }
         }),
     InputKind(
+        name: "kll-bytes", bytes: sketchBytes,
+        consume: { bytes in
+            var sketch = try QuantileSketch(datasketches: bytes)
+            sketch.merge(sketch)
+            _ = sketch.quantile(0.5)
+            // Whatever was read, merged and compacted, git-ml reads its own bytes back.
+            let written = sketch.datasketchesBytes
+            #expect((try? QuantileSketch(datasketches: written))?.datasketchesBytes == written)
+        }),
+    InputKind(
+        name: "profile-json", valid: profileText,
+        consume: { bytes in
+            let profile = try Profile(json: try JSONParser.parse(bytes, source: "p.json"), source: "p.json")
+            let merged = try Profile.merged([profile, profile], name: "m", source: "m")
+            let again = try Profile(json: try JSONParser.parse(merged.bytes, source: "m.json"), source: "m.json")
+            _ = DriftDetector.compare(
+                reference: ProfileSummary(profile), current: ProfileSummary(again), thresholds: DriftThresholds(),
+                columns: [])
+        }),
+    InputKind(
         name: "csv",
         valid: "age,country,income\n34,DE,52000.5\n41,FR,61000\n29,\"U,S\",48000\n,DE,\n",
         consume: { bytes in
@@ -225,10 +276,10 @@ struct InputFuzzTests {
 
     @Test("mutations end in success or a one-line error", .timeLimit(.minutes(10)), arguments: kinds)
     func mutations(_ kind: InputKind) throws {
-        try kind.consume(Array(kind.valid.utf8))
+        try kind.consume(kind.valid)
         var random = SplitMix(state: kind.name.utf8.reduce(Self.seed) { $0 &* 31 &+ UInt64($1) })
         for number in 0..<Self.cases {
-            let input = Mutation.apply(Array(kind.valid.utf8), &random)
+            let input = Mutation.apply(kind.valid, &random)
             do {
                 try kind.consume(input)
             } catch let error as GitMLError {

@@ -19,6 +19,9 @@ int gitml_clone_file(int destination, int source);
 /// copy_file_range(2) from the current offsets: bytes copied, 0 at the end, -1 with errno.
 long gitml_copy_file_range(int source, int destination, unsigned long length);
 
+/// Returns memory freed in every malloc arena to the system (glibc's malloc_trim(0)).
+void gitml_release_free_memory(void);
+
 /// O_PATH (a descriptor that only names a place), which glibc shows only under _GNU_SOURCE.
 extern const int GITML_O_PATH;
 

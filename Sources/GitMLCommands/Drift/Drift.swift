@@ -106,17 +106,8 @@ struct DriftCommand: GitMLCommand {
                     true
                 )
             }
-            let lower = reference.lowercased()
-            if lower.count >= 4, lower.allSatisfy(\.isHexDigit) {
-                let profiles = try workspace.files.list(".mlops/profiles").filter {
-                    $0.hasPrefix(lower) && $0.hasSuffix(".json")
-                }
-                if profiles.count == 1 {
-                    return (
-                        "profile \(lower.prefix(12))", try loadProfile(workspace, String(profiles[0].dropLast(5))),
-                        false
-                    )
-                }
+            if let id = try ProfileStore(workspace: workspace).id(prefix: reference) {
+                return ("profile \(id.prefix(12))", try loadProfile(workspace, id), false)
             }
             let (label, profile) = try profileOfRun(
                 workspace, try RunStore(workspace: workspace).resolve(reference), label: "run \(reference)")
@@ -143,12 +134,7 @@ struct DriftCommand: GitMLCommand {
     }
 
     private func loadProfile(_ workspace: Workspace, _ id: String) throws -> ProfileSummary {
-        let file = ".mlops/profiles/\(id).json"
-        let bytes = try workspace.files.read(file)
-        guard try SHA256.hex(of: bytes) == id else {
-            throw LineageError.invalidRecord(
-                file: file, detail: "content does not match its name: the profile was modified")
-        }
-        return ProfileSummary(json: try JSONParser.parse(bytes, source: file))
+        let bytes = try ProfileStore(workspace: workspace).stored(id: id)
+        return ProfileSummary(json: try JSONParser.parse(bytes, source: ".mlops/profiles/\(id).json"))
     }
 }
