@@ -42,7 +42,9 @@ struct StatisticsTests {
         }
     }
 
-    @Test("the two-sample KS p-value matches scipy.stats.ks_2samp (its exact method up to 10,000 values) to 1e-9")
+    @Test(
+        "the two-sample KS p-value matches scipy.stats.ks_2samp to 1e-9: its exact method up to 10,000 values, kstwo past"
+    )
     func exactKSPValue() throws {
         var cases: [(Double, Int, Int, Double, String)] = (reference["ks_pvalues"]?.array ?? []).compactMap { c in
             guard let d = c["d"]?.number, let n1 = c["n1"]?.int(in: 1...1_000_000),
@@ -56,11 +58,25 @@ struct StatisticsTests {
                 cases.append((Statistics.ksStatistic(a, b), a.count, b.count, p, c["name"]?.string ?? ""))
             }
         }
-        #expect(cases.count == 14)
+        #expect(cases.count == 22)
         for (d, n1, n2, expected, name) in cases {
             let p = KolmogorovSmirnov.twoSamplePValue(statistic: d, n1: n1, n2: n2)
             let tolerance = expected < 1e-6 ? expected * 1e-9 : 1e-9
             #expect(abs(p - expected) <= tolerance, "\(name): \(p) vs SciPy \(expected)")
+        }
+    }
+
+    @Test("kstwo.sf(d, n), the one-sample distribution, matches SciPy to 1e-9 in every method's region")
+    func oneSampleSurvival() throws {
+        let cases = reference["kstwo_sf"]?.array ?? []
+        #expect(cases.count > 100)
+        for c in cases {
+            let n = try #require(c["n"]?.int(in: 1...1_000_000))
+            let (d, expected) = (try #require(c["d"]?.number), try #require(c["sf"]?.number))
+            let p = KolmogorovSmirnov.oneSampleSurvival(n: n, d)
+            let tolerance = expected < 1e-6 ? expected * 1e-9 : 1e-9
+            #expect(
+                abs(p - expected) <= tolerance, "n \(n), d \(d), n·d² \(Double(n) * d * d): \(p) vs SciPy \(expected)")
         }
     }
 
