@@ -92,8 +92,8 @@ extension GitMLCommand {
             ])
             print(JSONWriter.compact(value))
         }
-        printError("error: \(message)")
-        if !hint.isEmpty { printError("hint: \(hint)") }
+        printError("error: \(TerminalText.escape(message))")
+        if !hint.isEmpty { printError("hint: \(TerminalText.escape(hint))") }
     }
 }
 
@@ -107,17 +107,7 @@ func formatNumber(_ value: JSONValue) -> String {
 }
 
 /// Left-aligned columns for terminal tables.
-func table(_ rows: [[String]]) -> String {
-    guard let width = rows.map(\.count).max() else { return "" }
-    var widths = [Int](repeating: 0, count: width)
-    for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-    return rows.map { row in
-        row.enumerated().map { i, cell in
-            i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
-        }
-        .joined(separator: "  ")
-    }.joined(separator: "\n")
-}
+func table(_ rows: [[String]]) -> String { TerminalText.table(rows) }
 
 /// `name=number` or a bare number, both at least 0 (`--tolerance acc=0.002`, `--threshold psi=0.25`): parsed by the
 /// parser, so a bad value is a usage error (exit 64) with the usage line.

@@ -31,17 +31,9 @@ public enum DriftReport {
 
     /// Plain text columns, for a terminal.
     public static func text(_ results: [ColumnDrift], title: String) -> String {
-        let all = [header] + rows(results)
-        var widths = [Int](repeating: 0, count: header.count)
-        for row in all { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-        let lines = all.map { row in
-            row.enumerated().map { i, cell in
-                i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
-            }
-            .joined(separator: "  ")
-        }
         let drifted = results.filter(\.drifted).count
-        return "\(title)\n" + lines.joined(separator: "\n") + "\n\(drifted) of \(results.count) columns drifted\n"
+        return "\(TerminalText.escape(title))\n" + TerminalText.table([header] + rows(results))
+            + "\n\(drifted) of \(results.count) columns drifted\n"
     }
 
     /// Markdown for a pull request or the HTML report; every value escaped.

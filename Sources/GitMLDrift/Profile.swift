@@ -443,7 +443,7 @@ extension Profile {
     /// (another machine, or a Spark job writing DataSketches sketches into this format).
     public init(json: JSONValue, source file: String) throws {
         func bad(_ detail: String) -> InputError { .malformed(source: file, detail: detail) }
-        guard json["schema_version"]?.integer(in: 1...Self.schemaVersion) != nil else {
+        guard let version = json["schema_version"]?.integer(in: 1...Self.schemaVersion) else {
             throw bad("schema_version must be 1 or 2")
         }
         guard let name = json["name"]?.string, let source = json["source"]?.string else {
@@ -461,7 +461,8 @@ extension Profile {
         guard let columns = json["columns"]?.array else { throw bad("columns must be a list") }
         var seen = Set<String>()
         let parsed = try columns.enumerated().map { i, column in
-            let parsed = try ColumnProfile(json: column, rows: rows, source: "\(file) column \(i + 1)")
+            let parsed = try ColumnProfile(
+                json: column, rows: rows, version: version, source: "\(file) column \(i + 1)")
             guard seen.insert(parsed.name).inserted else { throw bad("column \(parsed.name) appears twice") }
             return parsed
         }
@@ -506,12 +507,17 @@ extension Profile {
             throw InputError.malformed(
                 source: source, detail: "column \(column.name)'s mean or variance overflows when the parts are merged")
         }
+        // A part without a column had its rows there all missing: every column counts every row of the whole.
+        for i in columns.indices {
+            columns[i].missing += rows - columns[i].count
+            columns[i].count = rows
+        }
         return Profile(name: name, source: source, rows: rows, target: targets.first ?? first.target, columns: columns)
     }
 }
 
 extension ColumnProfile {
-    init(json: JSONValue, rows: Int64, source: String) throws {
+    init(json: JSONValue, rows: Int64, version: Int64, source: String) throws {
         func bad(_ detail: String) -> InputError { .malformed(source: source, detail: detail) }
         func counted(_ key: String) throws -> Int64 {
             guard let value = json[key]?.integer(in: 0...rows) else { throw bad("\(key) must be a count up to rows") }
@@ -525,6 +531,10 @@ extension ColumnProfile {
         count = try counted("count")
         missing = try counted("missing")
         guard missing <= count else { throw bad("more missing values than values") }
+        // Every column counts every row (schema 2); schema 1 counted only rows that had the column.
+        guard version < 2 || count == rows else { throw bad("count must be rows (\(rows)): every row counts") }
+        missing += rows - count
+        count = rows
         if type == "numeric" {
             invalid = try counted("invalid")
             nonFinite = try counted("non_finite")
@@ -539,6 +549,15 @@ extension ColumnProfile {
                     let std = json["std"]?.number, low.isFinite, high.isFinite, low <= high, mean.isFinite,
                     std.isFinite, std >= 0
                 else { throw bad("min, max, mean and std must be finite numbers, min <= max, std >= 0") }
+                // The summary must agree with the sketch: its extremes (DataSketches keeps them exactly; a schema 1
+                // sketch holds values inside them), a mean between them, a spread no wider than they allow.
+                let slack = 1e-9 * Swift.max(abs(low), abs(high))
+                guard
+                    version < 2 ? (low <= sketch.min && sketch.max <= high) : (low == sketch.min && high == sketch.max)
+                else { throw bad("min and max (\(low), \(high)) are not the sketch's (\(sketch.min), \(sketch.max))") }
+                guard mean >= low - slack, mean <= high + slack, std <= (high - low) / 2 + slack else {
+                    throw bad("the mean or std do not fit between min and max")
+                }
                 (min, max, self.mean) = (low, high, mean)
                 m2 = std * std * Double(finite)
                 guard m2.isFinite else { throw bad("std is too large") }
@@ -554,9 +573,14 @@ extension ColumnProfile {
                 else { throw bad("each of values must be [text, count]") }
                 guard counts.updateValue(n, forKey: value) == nil else { throw bad("\(value) is listed twice") }
             }
-            let listed = counts.values.reduce(0, +)
-            guard listed + other == count - missing else {
-                throw bad("the listed counts and other add up to \(listed + other), not \(count - missing)")
+            // Each count is at most rows (2^53), so the sum is checked as it grows, long before it could overflow.
+            var listed = other
+            for n in counts.values {
+                listed += n
+                guard listed <= count - missing else { break }
+            }
+            guard listed == count - missing else {
+                throw bad("the listed counts and other do not add up to the \(count - missing) values present")
             }
             // A value left out of the stored top list counts at most as much as the smallest one listed (plus the
             // table's own error): that bound becomes the read-back table's error.
@@ -581,7 +605,14 @@ extension ColumnProfile {
             min = Swift.min(min, other.min)
             max = Swift.max(max, other.max)
         }
-        sketch.merge(other.sketch)
+        // The sketch with the larger k takes the other in (an empty small-k part must not lower the accuracy).
+        if other.sketch.k > sketch.k {
+            var larger = other.sketch
+            larger.merge(sketch)
+            sketch = larger
+        } else {
+            sketch.merge(other.sketch)
+        }
         frequencies.merge(other.frequencies)
         if let more = other.values { values?.append(contentsOf: more) }
         if let more = other.exactCounts { exactCounts?.merge(more, uniquingKeysWith: +) }

@@ -219,6 +219,7 @@ public struct QuantileSketch: Sendable, Equatable {
         guard m == 8 else { throw bad("m is \(m), not 8") }
         guard Self.kRange.contains(k) else { throw bad("k \(k) is outside 8...65535") }
         self.init(k: k)
+        guard flags & 5 != 5 else { throw bad("flags say both empty and one value") }
         if flags & 1 != 0 || flags & 4 != 0 {
             guard preamble == 2 else { throw bad("preamble of \(preamble) ints for an empty or one-value sketch") }
             if flags & 4 != 0 { add(try double()) }
@@ -311,11 +312,25 @@ public struct QuantileSketch: Sendable, Equatable {
             throw bad("the sketch needs encoding: datasketches and its bytes, or 1 to 40 levels")
         }
         self.init(k: k)
-        var levels = stored.map { ($0.array ?? []).compactMap(\.number).filter(\.isFinite) }
+        // git-ml's schema 1 sketches kept each level under its capacity: more values than that is not one of them.
+        let bound = Self.capacities(k: k, levels: stored.count).reduce(0, +) + 8 * stored.count
+        guard stored.reduce(0, { $0 + ($1.array?.count ?? 0) }) <= bound else {
+            throw bad("the sketch holds more values than a KLL sketch with k = \(k) keeps")
+        }
+        var levels = try stored.map { level -> [Double] in
+            guard let items = level.array else { throw bad("each of the sketch's levels must be a list") }
+            return try items.map { item in
+                guard let x = item.number, x.isFinite else { throw bad("the sketch's values must be finite numbers") }
+                return x
+            }
+        }
         var weight: Int64 = 0
         for h in levels.indices {
             if h > 0 { levels[h].sort() }
-            weight = weight.addingReportingOverflow(Int64(levels[h].count) << Int64(h)).partialValue
+            let (scaled, over) = Int64(levels[h].count).multipliedReportingOverflow(by: Int64(1) << Int64(h))
+            let (sum, over2) = weight.addingReportingOverflow(scaled)
+            guard !over, !over2 else { throw bad("the sketch's levels weigh more than 2^63") }
+            weight = sum
         }
         while levels.count > 1 && levels[levels.count - 1].isEmpty { levels.removeLast() }
         guard weight == count else { throw bad("the sketch's levels weigh \(weight), not its count \(count)") }

@@ -11,7 +11,7 @@ public struct TableError: GitMLError {
     public let detail: String
 
     public var message: String { "\(file): row \(row): \(detail)" }
-    public var hint: String { "fix the file or pass another one; rows are counted from 1, the header included" }
+    public var hint: String { "fix the file or pass another one; rows are counted from 1 (a CSV's header is row 1)" }
     public var code: String { "malformed-table" }
 }
 
@@ -69,6 +69,7 @@ public final class TableReader {
     /// The file offset of the next read, and where reading stops.
     private var position = 0
     private var limit = Int.max
+    private var ranged = false
     private var columnIndex: [String: Int] = [:]
     /// Per column, where its value lies on the line being scanned; `kind` is `generation * 4 + 1` (a value) or
     /// `+ 2` (null) for the current line, anything else for an absent field.
@@ -95,6 +96,7 @@ public final class TableReader {
         if let range {
             position = range.lowerBound
             limit = range.upperBound
+            ranged = true
         }
         try fill()
         if (range?.lowerBound ?? 0) == 0,
@@ -116,7 +118,16 @@ public final class TableReader {
                 }
                 return text
             }
-            for (i, column) in columns.enumerated() where columnIndex[column] == nil { columnIndex[column] = i }
+            for (i, column) in columns.enumerated() {
+                if let first = columnIndex[column] {
+                    throw TableError(
+                        file: name, row: 1,
+                        detail:
+                            "column \(column) appears twice in the header (columns \(first + 1) and \(i + 1)); rename one"
+                    )
+                }
+                columnIndex[column] = i
+            }
         }
     }
 
@@ -155,10 +166,10 @@ public final class TableReader {
                 if scanFlatObject(line, into: &row) { return true }
                 // Not a flat object of scalars (or not valid JSON): the full parser decides, and names the error.
                 let value: JSONValue
-                do { value = try JSONParser.parse(line, source: "\(name) row \(self.row)") } catch let error
-                    as GitMLError
-                {
-                    throw TableError(file: name, row: self.row, detail: error.message)
+                do { value = try JSONParser.parse(line, source: "") } catch let error as GitMLError {
+                    // The parser names its source first; the table error names the file and row itself.
+                    let message = error.message.hasPrefix(": ") ? String(error.message.dropFirst(2)) : error.message
+                    throw TableError(file: name, row: self.row, detail: message)
                 }
                 guard case .object(let members) = value else {
                     throw TableError(file: name, row: self.row, detail: "a JSON line must be an object")
@@ -331,12 +342,13 @@ public final class TableReader {
         }
         while !atEOF && end < buffer.count {
             let wanted = min(buffer.count - end, limit - position)
+            // A chunk reads at its offsets; a whole file reads on, so a pipe or a FIFO works too.
             let n =
                 wanted <= 0
                 ? 0
                 : buffer.withUnsafeMutableBytes { raw -> Int in
                     guard let base = raw.baseAddress else { return 0 }
-                    return pread(fd, base + end, wanted, off_t(position))
+                    return ranged ? pread(fd, base + end, wanted, off_t(position)) : read(fd, base + end, wanted)
                 }
             if n < 0 {
                 if errno == EINTR { continue }

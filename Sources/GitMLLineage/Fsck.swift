@@ -92,7 +92,16 @@ public struct Fsck {
                 }
                 checked += 1
                 let finding = verifier.checkContentAddressed("\(directory)/\(file)", subject: subject, digest: name)
-                if finding.isProblem { problems.append(finding) }
+                if finding.isProblem {
+                    problems.append(finding)
+                } else if label == ".mlops/profiles" {
+                    // A profile is read field by field (drift relies on it): one that is not valid is a problem too.
+                    do { _ = try ProfileStore(workspace: workspace).read(id: name) } catch let error as GitMLError {
+                        problems.append(
+                            Finding(
+                                subject: subject, state: "invalid", recorded: name, actual: nil, detail: error.message))
+                    }
+                }
             }
         }
         return (problems, checked)

@@ -8,6 +8,15 @@ public struct ProfileStore {
 
     public init(workspace: Workspace) { self.workspace = workspace }
 
+    /// The largest profile read: about a thousand numeric columns (each sketch is about 30 KiB).
+    static let readLimit = 32 << 20
+
+    /// A stored profile, checked field by field (its bytes against its name first).
+    public func read(id: String) throws -> Profile {
+        let file = ".mlops/profiles/\(id).json"
+        return try Profile(json: JSONParser.parse(stored(id: id), source: file), source: file)
+    }
+
     /// Profiles the table at a user's path (inside the repository) and stores it; returns its id and the profile.
     public func profile(_ userPath: String, name: String? = nil, categorical: Set<String> = [], target: String? = nil)
         throws -> (id: String, profile: Profile)
@@ -29,7 +38,7 @@ public struct ProfileStore {
     /// A stored profile's bytes, checked against its name (a profile is content-addressed).
     public func stored(id: String) throws -> [UInt8] {
         let file = ".mlops/profiles/\(id).json"
-        let bytes = try workspace.files.read(file)
+        let bytes = try workspace.files.read(file, limit: Self.readLimit)
         guard try SHA256.hex(of: bytes) == id else {
             throw LineageError.invalidRecord(
                 file: file, detail: "content does not match its name: the profile was modified")
@@ -52,7 +61,7 @@ public struct ProfileStore {
     public func load(_ reference: String) throws -> Profile {
         let path = workspace.inputPath(reference)
         if FileSystem.exists(path) && !FileSystem.isDirectory(path) {
-            let bytes = try AtomicFile.read(path, limit: 64 << 20)
+            let bytes = try AtomicFile.read(path, limit: Self.readLimit)
             return try Profile(json: JSONParser.parse(bytes, source: reference), source: reference)
         }
         guard let id = try id(prefix: reference) else {
@@ -60,7 +69,7 @@ public struct ProfileStore {
                 "\(reference) is neither a profile file nor the id of one in .mlops/profiles",
                 hint: "pass a profile's JSON file or its id (git ml profile --json prints it)")
         }
-        return try Profile(json: JSONParser.parse(stored(id: id), source: id), source: "profile \(id.prefix(12))")
+        return try read(id: id)
     }
 
     /// Merges profiles of parts of one table into the profile of the whole and stores it; returns its id and the

@@ -185,7 +185,8 @@ public enum AtomicFile {
 
     /// Reads a whole file to its end (files in /proc report size 0), refusing more than `limit` bytes.
     public static func read(_ path: String, limit: Int = 256 << 20) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Non-blocking open: a FIFO without a writer is refused below (not a regular file) instead of waiting.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw StoreError("open", path: path) }
         defer { close(fd) }
         return try read(descriptor: fd, path: path, limit: limit)

@@ -172,5 +172,13 @@ struct DataSketchesTests {
             "\(damaged.stderr)")
         let one = try repo.gitML(["profile", "--merge", idA])
         #expect(one.status == 64)
+        // Committed as a stored profile (named by its digest, as a hostile repository would), it does not let
+        // drift read the column as unchanged: the reference is refused.
+        let stored = try repo.writeAddressed(text, in: ".mlops/profiles", suffix: ".json")
+        let drift = try repo.gitML(["drift", "--reference", String(stored.prefix(8)), "--current", "a.csv"])
+        #expect(drift.status == 2, "\(drift.stdout)")
+        #expect(drift.stderr.contains("not a DataSketches KLL doubles sketch"), "\(drift.stderr)")
+        let fsck = try repo.gitML(["fsck"])
+        #expect(fsck.status == 1 && fsck.stdout.contains(String(stored.prefix(12))), "\(fsck.stdout)")
     }
 }

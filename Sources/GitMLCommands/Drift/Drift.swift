@@ -134,7 +134,7 @@ struct DriftCommand: GitMLCommand {
     }
 
     private func loadProfile(_ workspace: Workspace, _ id: String) throws -> ProfileSummary {
-        let bytes = try ProfileStore(workspace: workspace).stored(id: id)
-        return ProfileSummary(json: try JSONParser.parse(bytes, source: ".mlops/profiles/\(id).json"))
+        // Checked field by field: a stored profile is repository content, and a broken one must not read as "ok".
+        ProfileSummary(try ProfileStore(workspace: workspace).read(id: id))
     }
 }

@@ -82,7 +82,7 @@ struct ProfileCommand: GitMLCommand {
                     + (column.invalid > 0 ? ", \(column.invalid) not numbers" : "")
             } else {
                 let (values, _) = column.frequencies.top(3)
-                summary = values.map { "\($0.0.replacingOccurrences(of: "\n", with: "\\n")) (\($0.1))" }.joined(
+                summary = values.map { "\($0.0) (\($0.1))" }.joined(
                     separator: ", ")
             }
             rows.append([column.name, column.type, String(column.missing), summary])
