@@ -17,12 +17,7 @@ public enum FileSystem {
     public static func list(_ path: String) -> [String] {
         guard let dir = opendir(path) else { return [] }
         defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = CText.string(fixed: entry.pointee.d_name)
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
+        return CText.entryNames(dir)
     }
 
     /// The target of a symbolic link.

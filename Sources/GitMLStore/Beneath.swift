@@ -65,12 +65,7 @@ public struct Beneath: Sendable {
             throw StoreError("read directory", path: relative)
         }
         defer { closedir(directory) }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = CText.string(fixed: entry.pointee.d_name)
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
+        return CText.entryNames(directory)
     }
 
     // MARK: - Writing
