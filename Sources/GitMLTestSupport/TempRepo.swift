@@ -1,4 +1,5 @@
 import Foundation
+import GitMLBasics
 
 /// The outcome of running a program.
 public struct ProcessOutput: Sendable {
@@ -228,3 +229,6 @@ public struct TestFailure: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
+
+/// A command's JSON output, parsed (for `--json` assertions).
+public func json(_ text: String) throws -> JSONValue { try JSONParser.parse(text, source: "output") }

@@ -3,8 +3,6 @@ import GitMLBasics
 import GitMLTestSupport
 import Testing
 
-private func json(_ text: String) throws -> JSONValue { try JSONParser.parse(text, source: "output") }
-
 /// A directory beside the repository (outside it) holding one sentinel file: what an attack would read or write.
 private struct Outside {
     let path: String

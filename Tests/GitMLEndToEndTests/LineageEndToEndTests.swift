@@ -3,8 +3,6 @@ import GitMLBasics
 import GitMLTestSupport
 import Testing
 
-private func json(_ text: String) throws -> JSONValue { try JSONParser.parse(text, source: "output") }
-
 private func initialized(_ name: String = #function) throws -> TempRepo {
     let repo = try TempRepo(name: name)
     let result = try repo.gitML(["init"])

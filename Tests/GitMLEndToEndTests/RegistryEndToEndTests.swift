@@ -3,8 +3,6 @@ import GitMLBasics
 import GitMLTestSupport
 import Testing
 
-private func json(_ text: String) throws -> JSONValue { try JSONParser.parse(text, source: "output") }
-
 private let gates = """
     version: 1
     staging:

@@ -3,8 +3,6 @@ import GitMLBasics
 import GitMLTestSupport
 import Testing
 
-private func json(_ text: String) throws -> JSONValue { try JSONParser.parse(text, source: "output") }
-
 /// A stdlib-only training script: its score is the data's sum, plus a seeded random term when `seeded`.
 private func trainer(seeded: Bool, offset: Double = 0) -> String {
     """

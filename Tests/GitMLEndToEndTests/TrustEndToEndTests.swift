@@ -3,8 +3,6 @@ import GitMLBasics
 import GitMLTestSupport
 import Testing
 
-private func json(_ text: String) throws -> JSONValue { try JSONParser.parse(text, source: "output") }
-
 /// Production needs acc >= 0.95, a clean seeded lineage and one approval from someone other than the owner.
 private let strictGates = """
     version: 1

@@ -3,8 +3,6 @@ import GitMLBasics
 import GitMLTestSupport
 import Testing
 
-private func json(_ text: String) throws -> JSONValue { try JSONParser.parse(text, source: "output") }
-
 /// A repository with strict production gates, a registered v1 promoted to production without evidence, and a bare
 /// remote holding main from before the promotion: any pre-push check that runs git-ml refuses the push.
 private func ungatedPromotion(_ name: String = #function) throws -> TempRepo {
