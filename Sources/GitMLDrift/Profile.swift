@@ -50,6 +50,15 @@ public struct ColumnProfile: Sendable {
         sketch.add(x)
     }
 
+    /// Counts `n` occurrences of a categorical value: exactly, or into the bounded frequency table.
+    mutating func countText(_ text: String, _ n: Int64, exactly: Bool) {
+        if exactly {
+            exactCounts?[text, default: 0] += n
+        } else {
+            frequencies.add(text, count: n)
+        }
+    }
+
     /// The mean and the sum of squared deviations, from the kept values (two passes: exact to rounding).
     mutating func momentsFromValues() {
         guard let values, !values.isEmpty else { return }
@@ -127,12 +136,14 @@ public struct Profile: Sendable {
 
 /// Builds profiles from CSV and JSON-lines files.
 public enum ProfileBuilder {
-    /// Empty, NA, N/A, null, None and NaN mean "no value" (packed into an integer for a quick lookup).
-    static let missingMarkers: Set<UInt32> = Set(
-        ["NA", "N/A", "na", "n/a", "null", "NULL", "None", "nan", "NaN", "NAN"].map { pack(Array($0.utf8)[...]) })
+    /// Empty, NA, N/A, null, None and NaN mean "no value" (each packed into an integer for a quick comparison).
+    static let missingMarkers: [UInt32] = ["NA", "N/A", "na", "n/a", "null", "NULL", "None", "nan", "NaN", "NAN"]
+        .map { Array($0.utf8).withUnsafeBufferPointer { pack($0, 0..<$0.count) } }
 
-    static func pack(_ bytes: ArraySlice<UInt8>) -> UInt32 {
-        bytes.reduce(UInt32(bytes.count)) { ($0 << 8) | UInt32($1) }
+    static func pack(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> UInt32 {
+        var packed = UInt32(range.count)
+        for i in range { packed = (packed << 8) | UInt32(b[i]) }
+        return packed
     }
 
     /// Files are read in chunks of this many bytes (each starting at a row), on every core, and the chunks'
@@ -150,6 +161,17 @@ public enum ProfileBuilder {
     public static func build(
         path: String, source: String, name: String, categorical: Set<String> = [], target: String? = nil,
         sampleRows: Int = 1000, keepValues: Bool = false, chunkSize: Int = ProfileBuilder.chunkSize
+    ) throws -> Profile {
+        try PerformanceTrace.measure("read \(source)") {
+            try readTable(
+                path: path, source: source, name: name, categorical: categorical, target: target,
+                sampleRows: sampleRows, keepValues: keepValues, chunkSize: chunkSize)
+        }
+    }
+
+    private static func readTable(
+        path: String, source: String, name: String, categorical: Set<String>, target: String?, sampleRows: Int,
+        keepValues: Bool, chunkSize: Int
     ) throws -> Profile {
         let format = TableReader.format(of: path)
         var info = stat()
@@ -267,6 +289,8 @@ public enum ProfileBuilder {
         var sampleBytes = 0
         var expectedRows = 0
         private var pending: [TableRow] = []
+        /// Per categorical column, the values seen lately, counted by their bytes (no string made or hashed).
+        private var recent: [RecentValues] = []
 
         init(source: String, keepValues: Bool) {
             self.source = source
@@ -284,9 +308,11 @@ public enum ProfileBuilder {
                 var numeric = !categorical.contains(name)
                 for sampled in pending where numeric && index < sampled.count && !sampled.nulls[index] {
                     let range = sampled.range(index)
-                    if isMissing(sampled.bytes, range) { continue }
-                    present = true
-                    if number(sampled.bytes, range) == nil { numeric = false }
+                    sampled.bytes.withUnsafeBufferPointer { b in
+                        if isMissing(b, range) { return }
+                        present = true
+                        if number(b, range) == nil { numeric = false }
+                    }
                 }
                 types[name] = numeric && present ? "numeric" : "categorical"
             }
@@ -298,6 +324,7 @@ public enum ProfileBuilder {
             pending = []
             var row = TableRow()
             while try reader.next(into: &row) { try add(row, reader) }
+            flushRecent()
         }
 
         private mutating func add(_ row: TableRow, _ reader: TableReader) throws {
@@ -316,31 +343,45 @@ public enum ProfileBuilder {
                 columns.append(column)
                 numeric.append(column.type == "numeric")
             }
-            for i in 0..<row.count {
-                columns[i].count += 1
-                let range = row.range(i)
-                if row.nulls[i] || isMissing(row.bytes, range) {
-                    columns[i].missing += 1
-                } else if numeric[i] {
-                    if let x = number(row.bytes, range) {
-                        if x.isFinite { columns[i].addNumber(x) } else { columns[i].nonFinite += 1 }
-                    } else {
-                        columns[i].invalid += 1
-                    }
-                } else {
-                    let text = row.bytes.withUnsafeBufferPointer {
-                        String(validating: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self)
-                    }
-                    guard let text else {
-                        throw TableError(
-                            file: source, row: reader.row, detail: "column \(columns[i].name) is not UTF-8 text")
-                    }
-                    if keepValues {
-                        columns[i].exactCounts?[text, default: 0] += 1
-                    } else {
-                        columns[i].frequencies.add(text)
+            while recent.count < columns.count { recent.append(RecentValues()) }
+            try row.bytes.withUnsafeBufferPointer { b in
+                try columns.withUnsafeMutableBufferPointer { columns in
+                    for i in 0..<row.count {
+                        columns[i].count += 1
+                        let range = row.range(i)
+                        if row.nulls[i] || isMissing(b, range) {
+                            columns[i].missing += 1
+                        } else if numeric[i] {
+                            if let x = number(b, range) {
+                                if x.isFinite { columns[i].addNumber(x) } else { columns[i].nonFinite += 1 }
+                            } else {
+                                columns[i].invalid += 1
+                            }
+                        } else {
+                            let field = UnsafeBufferPointer(rebasing: b[range])
+                            if recent[i].count(field) { continue }
+                            // ASCII is valid UTF-8: decoding it cannot replace anything.
+                            let text =
+                                field.allSatisfy { $0 < 0x80 }
+                                ? String(decoding: field, as: UTF8.self) : String(validating: field, as: UTF8.self)
+                            guard let text else {
+                                throw TableError(
+                                    file: source, row: reader.row,
+                                    detail: "column \(columns[i].name) is not UTF-8 text")
+                            }
+                            if let (evicted, n) = recent[i].insert(field, text) {
+                                columns[i].countText(evicted, n, exactly: keepValues)
+                            }
+                        }
                     }
                 }
+            }
+        }
+
+        /// Counts what the recent-value caches still hold into the columns (at the end of a pass).
+        private mutating func flushRecent() {
+            for i in recent.indices where i < columns.count {
+                for (text, n) in recent[i].drain() { columns[i].countText(text, n, exactly: keepValues) }
             }
         }
 
@@ -377,62 +418,118 @@ public enum ProfileBuilder {
     /// Clinger's fast path: `[-]digits[.digits]` with at most 15 significant digits is an integer below 2^53 scaled
     /// by a power of ten at most 10^22, both exact in a Double, so one multiplication or division is correctly
     /// rounded: the same value strtod gives, without its cost. Anything else returns nil (strtod decides).
-    static func fastDecimal(_ bytes: [UInt8], _ range: Range<Int>) -> Double? {
-        bytes.withUnsafeBufferPointer { b -> Double? in
-            var i = range.lowerBound
-            let end = range.upperBound
-            var negative = false
-            if b[i] == 0x2D || b[i] == 0x2B {
-                negative = b[i] == 0x2D
-                i += 1
-            }
-            var mantissa: UInt64 = 0
-            var digits = 0
-            var scale = 0
-            var seenPoint = false
-            var any = false
-            while i < end {
-                let c = b[i]
-                if c &- 0x30 < 10 {
-                    any = true
-                    if mantissa != 0 || c != 0x30 { digits += 1 }
-                    guard digits <= 15 else { return nil }
-                    mantissa = mantissa &* 10 &+ UInt64(c &- 0x30)
-                    if seenPoint { scale += 1 }
-                } else if c == 0x2E && !seenPoint {
-                    seenPoint = true
-                } else {
-                    return nil
-                }
-                i += 1
-            }
-            guard any, scale <= 22 else { return nil }
-            let value = scale == 0 ? Double(mantissa) : Double(mantissa) / powersOfTen[scale]
-            return negative ? -value : value
+    @inline(__always)
+    static func fastDecimal(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Double? {
+        var i = range.lowerBound
+        let end = range.upperBound
+        var negative = false
+        if b[i] == 0x2D || b[i] == 0x2B {
+            negative = b[i] == 0x2D
+            i += 1
         }
+        var mantissa: UInt64 = 0
+        var digits = 0
+        var scale = 0
+        var point = -1
+        let first = i
+        while i < end {
+            let c = b[i] &- 0x30
+            if c < 10 {
+                if mantissa != 0 || c != 0 { digits += 1 }
+                mantissa = mantissa &* 10 &+ UInt64(c)
+            } else if c == 0x2E &- 0x30 && point < 0 {
+                point = i
+            } else {
+                return nil
+            }
+            i += 1
+        }
+        if point >= 0 { scale = end - point - 1 }
+        // No digit at all ("-", "."), too many to be exact, or a scale past the table.
+        guard end - first > (point >= 0 ? 1 : 0), digits <= 15, scale <= 22 else { return nil }
+        let value = scale == 0 ? Double(mantissa) : Double(mantissa) / powersOfTen[scale]
+        return negative ? -value : value
     }
 
     static let powersOfTen: [Double] = (0...22).map { pow(10.0, Double($0)) }
 
-    static func isMissing(_ bytes: [UInt8], _ range: Range<Int>) -> Bool {
-        range.isEmpty || (range.count <= 4 && missingMarkers.contains(pack(bytes[range])))
+    @inline(__always)
+    static func isMissing(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
+        // Every marker starts with N or n.
+        range.isEmpty
+            || (range.count <= 4 && b[range.lowerBound] | 0x20 == 0x6E && missingMarkers.contains(pack(b, range)))
     }
 
     /// The field as a number (decimal or exponent notation, inf, nan), parsed in place (the field is followed by
     /// a NUL); nil when it is not one entirely.
-    static func number(_ bytes: [UInt8], _ range: Range<Int>) -> Double? {
-        guard !range.isEmpty, range.count < 64, bytes[range.lowerBound] != 0x20 else { return nil }
-        if let fast = fastDecimal(bytes, range) { return fast }
-        return bytes.withUnsafeBufferPointer { buffer -> Double? in
-            guard let base = buffer.baseAddress else { return nil }
-            let start = UnsafeRawPointer(base + range.lowerBound).assumingMemoryBound(to: CChar.self)
-            var end: UnsafeMutablePointer<CChar>?
-            let value = strtod(start, &end)
-            guard let end, UnsafePointer(end) == start + range.count else { return nil }
-            // strtod also reads hexadecimal floats; a CSV number is decimal.
-            for i in range where bytes[i] == 0x78 || bytes[i] == 0x58 { return nil }
-            return value
+    static func number(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Double? {
+        guard !range.isEmpty, range.count < 64, b[range.lowerBound] != 0x20 else { return nil }
+        if let fast = fastDecimal(b, range) { return fast }
+        guard let base = b.baseAddress else { return nil }
+        let start = UnsafeRawPointer(base + range.lowerBound).assumingMemoryBound(to: CChar.self)
+        var end: UnsafeMutablePointer<CChar>?
+        let value = strtod(start, &end)
+        guard let end, UnsafePointer(end) == start + range.count else { return nil }
+        // strtod also reads hexadecimal floats; a CSV number is decimal.
+        for i in range where b[i] == 0x78 || b[i] == 0x58 { return nil }
+        return value
+    }
+}
+
+/// The last values a categorical column held, in 64 slots chosen by a hash of their bytes: a value seen again
+/// (most categorical columns have few values) is counted by comparing bytes, without making or hashing a string.
+/// A value displaced from its slot has its count handed back (`insert`), the rest at the end (`drain`), in an
+/// order fixed by the data, so the same file still gives the same profile.
+struct RecentValues {
+    private static let slots = 64
+    private static let width = 32
+    private var bytes = [UInt8](repeating: 0, count: RecentValues.slots * RecentValues.width)
+    private var lengths = [Int](repeating: -1, count: RecentValues.slots)
+    private var texts = [String](repeating: "", count: RecentValues.slots)
+    private var counts = [Int64](repeating: 0, count: RecentValues.slots)
+
+    private static func slot(_ field: UnsafeBufferPointer<UInt8>) -> Int {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in field { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return Int(truncatingIfNeeded: (hash ^ (hash >> 29)) & UInt64(slots - 1))
+    }
+
+    /// Counts `field` if its slot holds it; false when it must be made a string and inserted.
+    mutating func count(_ field: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard field.count <= Self.width else { return false }
+        let slot = Self.slot(field)
+        guard lengths[slot] == field.count else { return false }
+        let same = bytes.withUnsafeBufferPointer { held in
+            guard let kept = held.baseAddress, let base = field.baseAddress else { return field.isEmpty }
+            return memcmp(kept + slot * Self.width, base, field.count) == 0
         }
+        if same { counts[slot] += 1 }
+        return same
+    }
+
+    /// Puts `field` (as `text`, counted once) in its slot; returns what it displaced and that value's count.
+    mutating func insert(_ field: UnsafeBufferPointer<UInt8>, _ text: String) -> (String, Int64)? {
+        guard field.count <= Self.width else { return (text, 1) }
+        let slot = Self.slot(field)
+        let displaced = lengths[slot] >= 0 ? (texts[slot], counts[slot]) : nil
+        bytes.withUnsafeMutableBufferPointer { held in
+            for k in 0..<field.count { held[slot * Self.width + k] = field[k] }
+        }
+        lengths[slot] = field.count
+        texts[slot] = text
+        counts[slot] = 1
+        return displaced
+    }
+
+    /// Every value still held with its count, slot by slot; the slots are emptied.
+    mutating func drain() -> [(String, Int64)] {
+        var out: [(String, Int64)] = []
+        for slot in 0..<Self.slots where lengths[slot] >= 0 {
+            out.append((texts[slot], counts[slot]))
+            lengths[slot] = -1
+            texts[slot] = ""
+        }
+        return out
     }
 }
 

@@ -93,7 +93,7 @@ public struct QuantileSketch: Sendable, Equatable {
         guard let h = levels.indices.first(where: { levels[$0].count >= capacities[$0] }) else { return }
         if h == levels.count - 1 { addLevel() }
         var items = levels[h]
-        if h == 0 { items.sort() }
+        if h == 0 { Statistics.sort(&items) }
         coin = coin &* 6364136223846793005 &+ 1442695040888963407
         let first = items.count % 2 + Int((coin >> 33) & 1)
         let survivors = stride(from: first, to: items.count, by: 2).map { items[$0] }
@@ -378,16 +378,25 @@ public struct FrequencyTable: Sendable {
         }
     }
 
-    public mutating func add(_ value: String) {
-        total += 1
-        if let current = counts[value] {
-            counts[value] = current + 1
-        } else if counts.count < capacity {
-            counts[value] = 1
-        } else {
+    public mutating func add(_ value: String) { add(value, count: 1) }
+
+    /// The same as adding `value` `count` times in a row.
+    public mutating func add(_ value: String, count: Int64) {
+        var left = count
+        total += count
+        while left > 0 {
+            if let current = counts[value] {
+                counts[value] = current + left
+                return
+            }
+            if counts.count < capacity {
+                counts[value] = left
+                return
+            }
             // Full: every counter drops by one (the new value's single count too); at most total/capacity times.
             error += 1
             counts = counts.compactMapValues { $0 > 1 ? $0 - 1 : nil }
+            left -= 1
         }
     }
 

@@ -75,8 +75,10 @@ public final class TableReader {
     /// `+ 2` (null) for the current line, anything else for an absent field.
     private var fieldSpans: [(start: Int, end: Int, kind: Int)] = []
     private var generation = 0
-    /// The column names as bytes, for matching keys without making strings (columns only grow).
-    private var columnBytes: [[UInt8]] = []
+    /// The column names as bytes end to end, and where each ends, for matching keys without making strings
+    /// (columns only grow).
+    private var columnNames: [UInt8] = []
+    private var columnNameEnds: [Int] = []
 
     /// Opens `path` (shown as `name` in errors); the format follows the extension unless given. With `range`, only
     /// those bytes are read (a chunk of the file that starts at a row); with `header`, the CSV's columns are those
@@ -161,10 +163,15 @@ public final class TableReader {
                 return true
             }
         case .jsonLines:
-            while let line = try nextLine() {
-                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-                if scanFlatObject(line, into: &row) { return true }
+            while let range = try nextLine() {
+                let scanned = buffer.withUnsafeBufferPointer { b -> Bool? in
+                    if b[range].allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return nil }
+                    return scanFlatObject(b, range, into: &row)
+                }
+                guard let scanned else { continue }  // a blank line
+                if scanned { return true }
                 // Not a flat object of scalars (or not valid JSON): the full parser decides, and names the error.
+                let line = Array(buffer[range])
                 let value: JSONValue
                 do { value = try JSONParser.parse(line, source: "") } catch let error as GitMLError {
                     // The parser names its source first; the table error names the file and row itself.
@@ -201,94 +208,38 @@ public final class TableReader {
         }
     }
 
-    /// Reads a JSON line that is a flat object of scalars (`{"age": 34, "country": "DE", "score": null}`) straight
-    /// into `row`, without building a value: numbers, true and false keep their text (the profile parses numbers
-    /// in place), strings are taken as they are (one with an escape goes to the full parser). Keys are matched as
-    /// bytes against the columns already known. False (and `row` undefined) for anything else, which the full
-    /// parser then reads: a new column (so columns are added in the order it adds them), nested values, a syntax
-    /// error, a duplicate key.
-    private func scanFlatObject(_ line: [UInt8], into row: inout TableRow) -> Bool {
-        var i = 0
-        let n = line.count
-        func skip() { while i < n && (line[i] == 0x20 || line[i] == 0x09 || line[i] == 0x0D) { i += 1 } }
-        func string() -> Range<Int>? {
-            guard i < n, line[i] == 0x22 else { return nil }
-            i += 1
-            let start = i
-            while i < n && line[i] != 0x22 {
-                if line[i] == 0x5C || line[i] < 0x20 { return nil }
-                i += 1
+    /// Reads a JSON line (`b[line]`) that is a flat object of scalars (`{"age": 34, "country": "DE", "score": null}`)
+    /// straight into `row`, without building a value: numbers, true and false keep their text (the profile parses
+    /// numbers in place), strings are taken as they are (one with an escape goes to the full parser). Keys are
+    /// matched as bytes against the columns already known, the column after the previous key's first. False (and
+    /// `row` undefined) for anything else, which the full parser then reads: a new column (so columns are added in
+    /// the order it adds them), nested values, a syntax error, a duplicate key.
+    private func scanFlatObject(_ b: UnsafeBufferPointer<UInt8>, _ line: Range<Int>, into row: inout TableRow) -> Bool {
+        if columnNameEnds.count < columns.count {
+            columnNames = Array(columns.joined().utf8)
+            columnNameEnds = []
+            var total = 0
+            for column in columns {
+                total += column.utf8.count
+                columnNameEnds.append(total)
             }
-            guard i < n else { return nil }
-            defer { i += 1 }
-            return start..<i
         }
-        skip()
-        guard i < n, line[i] == 0x7B else { return false }
-        i += 1
         if fieldSpans.count < columns.count { fieldSpans = Array(repeating: (0, 0, 0), count: columns.count) }
         generation &+= 1
-        var present = 0
-        skip()
-        if i < n && line[i] == 0x7D {
-            i += 1
-        } else {
-            while true {
-                skip()
-                guard let key = string(), let index = knownColumn(line, key) else { return false }
-                skip()
-                guard i < n, line[i] == 0x3A else { return false }
-                i += 1
-                skip()
-                guard i < n else { return false }
-                var start = i
-                var end = i
-                var kind = 1  // 1: a value, 2: null
-                if line[i] == 0x22 {
-                    guard let value = string() else { return false }
-                    (start, end) = (value.lowerBound, value.upperBound)
-                } else if line[i] == 0x7B || line[i] == 0x5B {
-                    return false
-                } else {
-                    while i < n && line[i] != 0x2C && line[i] != 0x7D && line[i] != 0x20 && line[i] != 0x09 { i += 1 }
-                    end = i
-                    let first = line[start]
-                    let text = line[start..<end]
-                    if first == UInt8(ascii: "n") {
-                        guard text.elementsEqual("null".utf8) else { return false }
-                        kind = 2
-                    } else if first == UInt8(ascii: "t") {
-                        guard text.elementsEqual("true".utf8) else { return false }
-                    } else if first == UInt8(ascii: "f") {
-                        guard text.elementsEqual("false".utf8) else { return false }
-                    } else {
-                        // Anything but a JSON number goes to the full parser, which names the error.
-                        guard Self.isJSONNumber(text) else { return false }
-                    }
+        let current = generation &* 4
+        let scanned = columnNames.withUnsafeBufferPointer { names in
+            columnNameEnds.withUnsafeBufferPointer { nameEnds in
+                fieldSpans.withUnsafeMutableBufferPointer { spans in
+                    Self.scan(b, line, names: names, nameEnds: nameEnds, spans: spans, current: current)
                 }
-                // A key given twice on the line: the full parser names the error.
-                guard fieldSpans[index].kind != generation &* 4 &+ 1 && fieldSpans[index].kind != generation &* 4 &+ 2
-                else { return false }
-                fieldSpans[index] = (start, end, generation &* 4 &+ kind)
-                present = max(present, index + 1)
-                skip()
-                guard i < n else { return false }
-                if line[i] == 0x2C {
-                    i += 1
-                    continue
-                }
-                guard line[i] == 0x7D else { return false }
-                i += 1
-                break
             }
         }
-        skip()
-        guard i == n else { return false }
+        guard let present = scanned else { return false }
         row.clear()
         for index in 0..<present {
             let span = fieldSpans[index]
-            if span.kind == generation &* 4 &+ 1 {
-                row.bytes += line[span.start..<span.end]
+            if span.kind == current &+ 1 {
+                row.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: b[span.start..<span.end]))
                 row.endField()
             } else {
                 row.endField(null: true)
@@ -297,41 +248,140 @@ public final class TableReader {
         return true
     }
 
-    /// Whether `text` is a number by JSON's grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
-    static func isJSONNumber(_ text: ArraySlice<UInt8>) -> Bool {
-        var i = text.startIndex
-        let end = text.endIndex
-        func digits() -> Int {
-            let from = i
-            while i < end && text[i] >= 0x30 && text[i] <= 0x39 { i += 1 }
-            return i - from
-        }
-        if i < end && text[i] == 0x2D { i += 1 }
-        guard i < end else { return false }
-        if text[i] == 0x30 {
+    /// The scanner behind `scanFlatObject`: fills `spans` (kind `current + 1` a value, `current + 2` null) and
+    /// returns how many columns the row spans, or nil when the full parser must read the line.
+    private static func scan(
+        _ b: UnsafeBufferPointer<UInt8>, _ line: Range<Int>, names: UnsafeBufferPointer<UInt8>,
+        nameEnds: UnsafeBufferPointer<Int>, spans: UnsafeMutableBufferPointer<(start: Int, end: Int, kind: Int)>,
+        current: Int
+    ) -> Int? {
+        var i = line.lowerBound
+        let n = line.upperBound
+        func skip() { while i < n && (b[i] == 0x20 || b[i] == 0x09 || b[i] == 0x0D) { i += 1 } }
+        func string() -> Range<Int>? {
+            guard i < n, b[i] == 0x22 else { return nil }
             i += 1
-        } else if digits() == 0 {
-            return false
+            let start = i
+            while i < n && b[i] != 0x22 {
+                if b[i] == 0x5C || b[i] < 0x20 { return nil }
+                i += 1
+            }
+            guard i < n else { return nil }
+            defer { i += 1 }
+            return start..<i
         }
-        if i < end && text[i] == 0x2E {
+        func word(_ text: StaticString, _ range: Range<Int>) -> Bool {
+            guard range.count == text.utf8CodeUnitCount, let base = b.baseAddress else { return false }
+            return memcmp(base + range.lowerBound, text.utf8Start, range.count) == 0
+        }
+        /// The known column named `b[key]`: the one after `previous` first (lines usually keep one key order).
+        func column(_ key: Range<Int>, after previous: Int) -> Int? {
+            let count = nameEnds.count
+            guard count > 0 else { return nil }
+            var index = previous + 1 < count ? previous + 1 : 0
+            for _ in 0..<count {
+                let from = index == 0 ? 0 : nameEnds[index - 1]
+                if nameEnds[index] - from == key.count {
+                    var k = 0
+                    while k < key.count && b[key.lowerBound + k] == names[from + k] { k += 1 }
+                    if k == key.count { return index }
+                }
+                index = index + 1 < count ? index + 1 : 0
+            }
+            return nil
+        }
+        skip()
+        guard i < n, b[i] == 0x7B else { return nil }
+        i += 1
+        var present = 0
+        var previous = -1
+        skip()
+        if i < n && b[i] == 0x7D {
             i += 1
-            guard digits() > 0 else { return false }
+        } else {
+            while true {
+                skip()
+                guard let key = string(), let index = column(key, after: previous) else { return nil }
+                previous = index
+                skip()
+                guard i < n, b[i] == 0x3A else { return nil }
+                i += 1
+                skip()
+                guard i < n else { return nil }
+                var start = i
+                var end = i
+                var kind = 1  // 1: a value, 2: null
+                let first = b[i]
+                if first == 0x22 {
+                    guard let value = string() else { return nil }
+                    (start, end) = (value.lowerBound, value.upperBound)
+                } else if first == 0x7B || first == 0x5B {
+                    return nil
+                } else if first == 0x2D || first &- 0x30 < 10 {
+                    // Anything but a JSON number goes to the full parser, which names the error.
+                    end = jsonNumberEnd(b, from: start, to: n)
+                    guard end > start else { return nil }
+                    i = end
+                } else {
+                    while i < n && b[i] != 0x2C && b[i] != 0x7D && b[i] != 0x20 && b[i] != 0x09 && b[i] != 0x0D {
+                        i += 1
+                    }
+                    end = i
+                    if first == UInt8(ascii: "n") {
+                        guard word("null", start..<end) else { return nil }
+                        kind = 2
+                    } else if first == UInt8(ascii: "t") {
+                        guard word("true", start..<end) else { return nil }
+                    } else {
+                        guard word("false", start..<end) else { return nil }
+                    }
+                }
+                // A key given twice on the line: the full parser names the error.
+                guard spans[index].kind != current &+ 1 && spans[index].kind != current &+ 2 else { return nil }
+                spans[index] = (start, end, current &+ kind)
+                present = max(present, index + 1)
+                skip()
+                guard i < n else { return nil }
+                if b[i] == 0x2C {
+                    i += 1
+                    continue
+                }
+                guard b[i] == 0x7D else { return nil }
+                i += 1
+                break
+            }
         }
-        if i < end && (text[i] == 0x65 || text[i] == 0x45) {
-            i += 1
-            if i < end && (text[i] == 0x2B || text[i] == 0x2D) { i += 1 }
-            guard digits() > 0 else { return false }
-        }
-        return i == end
+        skip()
+        return i == n ? present : nil
     }
 
-    /// The index of the known column whose name is `line[key]`, compared as bytes (no string is made).
-    private func knownColumn(_ line: [UInt8], _ key: Range<Int>) -> Int? {
-        if columnBytes.count < columns.count { columnBytes = columns.map { Array($0.utf8) } }
-        for (index, name) in columnBytes.enumerated() where name.count == key.count {
-            if name.elementsEqual(line[key]) { return index }
+    /// Where the JSON number at `b[from]` ends, by JSON's grammar
+    /// (`-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`), or `from` when it is not one. The byte after
+    /// it is left to the caller (`1.5x` is a number followed by a syntax error).
+    static func jsonNumberEnd(_ b: UnsafeBufferPointer<UInt8>, from: Int, to end: Int) -> Int {
+        var i = from
+        func digits() -> Int {
+            let start = i
+            while i < end && b[i] &- 0x30 < 10 { i += 1 }
+            return i - start
         }
-        return nil
+        if i < end && b[i] == 0x2D { i += 1 }
+        guard i < end else { return from }
+        if b[i] == 0x30 {
+            i += 1
+        } else if digits() == 0 {
+            return from
+        }
+        if i < end && b[i] == 0x2E {
+            i += 1
+            guard digits() > 0 else { return from }
+        }
+        if i < end && (b[i] == 0x65 || b[i] == 0x45) {
+            i += 1
+            if i < end && (b[i] == 0x2B || b[i] == 0x2D) { i += 1 }
+            guard digits() > 0 else { return from }
+        }
+        return i
     }
 
     private func fill() throws {
@@ -369,6 +419,7 @@ public final class TableReader {
         if start == end { try fill() }
         if start == end { return false }
         self.row += 1
+        if unquotedRecord(into: &row) { return true }
         row.clear()
         var fieldStart = 0
         var inQuotes = false
@@ -450,6 +501,57 @@ public final class TableReader {
         }
     }
 
+    /// The common case in one pass and one copy: a record without quotes that ends (LF or CRLF) inside the buffer
+    /// is copied whole, each comma becoming a field's NUL. False (nothing consumed) otherwise.
+    private func unquotedRecord(into row: inout TableRow) -> Bool {
+        let first = start
+        let last = end
+        let found = buffer.withUnsafeBufferPointer { b -> (end: Int, next: Int)? in
+            row.clear()
+            var i = first
+            while i < last {
+                // Eight bytes at a time past the bytes that matter here (comma, quote, CR, LF: all below 0x2D): the
+                // lowest byte the test flags is the first one below 0x2D.
+                if i + 8 <= last, let base = b.baseAddress {
+                    let word = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+                    let below = (word &- 0x2D2D_2D2D_2D2D_2D2D) & ~word & 0x8080_8080_8080_8080
+                    if below == 0 {
+                        i += 8
+                        continue
+                    }
+                    i += below.trailingZeroBitCount >> 3
+                }
+                let c = b[i]
+                if c > 0x2C {
+                    i += 1
+                } else if c == 0x2C {
+                    row.ends.append(i - first)
+                    i += 1
+                } else if c == 0x0A {
+                    return (i, i + 1)
+                } else if c == 0x0D {
+                    guard i + 1 < last, b[i + 1] == 0x0A else { return nil }
+                    return (i, i + 2)
+                } else if c == 0x22 {
+                    return nil
+                } else {
+                    i += 1
+                }
+            }
+            return nil
+        }
+        guard let found, found.next - first <= maxRow else { return false }
+        row.ends.append(found.end - first)
+        append(first..<found.end, to: &row)
+        row.bytes.append(0)
+        row.bytes.withUnsafeMutableBufferPointer { bytes in
+            for index in row.ends.indices.dropLast() { bytes[row.ends[index]] = 0 }
+        }
+        row.nulls.append(contentsOf: repeatElement(false, count: row.ends.count))
+        start = found.next
+        return true
+    }
+
     /// Copies buffer bytes into the row's current field (a memcpy, not an element-by-element append).
     @inline(__always)
     private func append(_ range: Range<Int>, to row: inout TableRow) {
@@ -457,30 +559,38 @@ public final class TableReader {
         buffer.withUnsafeBufferPointer { row.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: $0[range])) }
     }
 
-    /// One line (without its line break), bounded by `maxRow`.
-    private func nextLine() throws -> [UInt8]? {
+    /// The next line (without its line break) as a range of `buffer`, bounded by `maxRow`: the buffer grows
+    /// until the line fits, so a line is never copied.
+    private func nextLine() throws -> Range<Int>? {
         if start == end { try fill() }
         if start == end { return nil }
         row += 1
-        var line: [UInt8] = []
+        var scanned = 0
         while true {
-            if start == end {
-                try fill()
-                if start == end { return line }
+            let newline = buffer.withUnsafeBufferPointer { b -> Int? in
+                guard let base = b.baseAddress, end > start + scanned,
+                    let found = memchr(base + start + scanned, 0x0A, end - start - scanned)
+                else { return nil }
+                return UnsafeRawPointer(found) - UnsafeRawPointer(base)
             }
-            if let newline = buffer[start..<end].firstIndex(of: 0x0A) {
-                line += buffer[start..<newline]
+            if let newline {
+                let line = start..<newline
                 start = newline + 1
                 guard line.count <= maxRow else {
                     throw TableError(file: name, row: row, detail: "longer than \(maxRow >> 20) MiB")
                 }
                 return line
             }
-            line += buffer[start..<end]
-            start = end
-            guard line.count <= maxRow else {
+            scanned = end - start
+            guard scanned <= maxRow else {
                 throw TableError(file: name, row: row, detail: "longer than \(maxRow >> 20) MiB")
             }
+            if atEOF {
+                defer { start = end }
+                return start..<end
+            }
+            if scanned == buffer.count { buffer += repeatElement(0, count: buffer.count) }
+            try fill()
         }
     }
 }

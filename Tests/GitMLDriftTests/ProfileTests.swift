@@ -29,6 +29,34 @@ struct TableReaderTests {
         #expect(all == [["1", "x, \"y\"\nz", "3"], ["4", "5", nil], ["6", "", ""]])
     }
 
+    @Test("long fields are split at commas, quotes, CR and LF wherever they fall in an 8-byte word")
+    func csvLongFields() throws {
+        var text = "a,b,c\n"
+        var expected: [[String?]] = []
+        for width in 0..<20 {
+            let long = String(repeating: "x", count: width)
+            text += "\(long),\"\(long),\"\"\(long)\",\(long)é\r\n"
+            expected.append([long, "\(long),\"\(long)", "\(long)é"])
+            text += "\(long)1234567,\(long),\n"
+            expected.append(["\(long)1234567", long, ""])
+        }
+        let (columns, all) = try rows(try file("long.csv", Array(text.utf8)))
+        #expect(columns == ["a", "b", "c"])
+        #expect(all == expected)
+    }
+
+    @Test("a JSON line longer than the read buffer is read whole; one past the bound is an error at the bound")
+    func jsonLongLine() throws {
+        let big = String(repeating: "v", count: 3 << 20)
+        let path = try file("long.jsonl", Array("{\"a\": \"\(big)\"}\n{\"a\": \"b\"}\n{\"a\": 1}".utf8))
+        let (columns, all) = try rows(path)
+        #expect(columns == ["a"])
+        #expect(all.map { $0[0]?.count } == [big.count, 1, 1])
+        #expect { _ = try rows(path, maxRow: 1 << 20) } throws: {
+            ($0 as? TableError)?.message == "t: row 1: longer than 1 MiB"
+        }
+    }
+
     @Test(
         "bad input is one error naming the file and the row",
         arguments: [
@@ -99,6 +127,44 @@ struct ProfileTests {
         #expect(city.type == "categorical")
         #expect(city.frequencies.top(2).values.map(\.0) == ["Paris", "Köln"])
         #expect(city.frequencies.top(2).values.map(\.1) == [671, 333])
+    }
+
+    @Test("numbers parse as strtod parses them, and what is not a number is not one")
+    func numbers() {
+        let cases = [
+            "0", "-0", "+1", "1.", ".5", "-.5", "0001.5000", "123456789012345", "1234567890123456", "0.1",
+            "9007199254740993", "3.14159265358979323846", "1e3", "-2.5E-3", "1.7976931348623157e308", "1e-320",
+        ]
+        for text in cases {
+            let bytes = Array(text.utf8) + [0]
+            let parsed = bytes.withUnsafeBufferPointer { ProfileBuilder.number($0, 0..<text.utf8.count) }
+            #expect(parsed == strtod(text, nil), "\(text)")
+        }
+        for text in ["-", "+", ".", "-.", "1.2.3", "1,5", "0x10", " 1", "1e", "--1", "1-"] {
+            let bytes = Array(text.utf8) + [0]
+            #expect(bytes.withUnsafeBufferPointer { ProfileBuilder.number($0, 0..<text.utf8.count) } == nil, "\(text)")
+        }
+    }
+
+    @Test("categorical counts are exact with hundreds of values, long ones and slot collisions, exact or sketched")
+    func categoricalCounts() throws {
+        var text = "c\n"
+        var truth: [String: Int64] = [:]
+        var state: UInt64 = 9
+        for i in 0..<30_000 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let value =
+                i % 3 == 0
+                ? "v\(state >> 55)" : (i % 7 == 0 ? String(repeating: "long", count: Int(state >> 61) + 8) : "a")
+            text += value + "\n"
+            truth[value, default: 0] += 1
+        }
+        let path = try file("cats.csv", Array(text.utf8))
+        let exact = try ProfileBuilder.build(path: path, source: "c", name: "c", keepValues: true, chunkSize: 64 << 10)
+        #expect(exact.columns[0].exactCounts == truth)
+        let sketched = try ProfileBuilder.build(path: path, source: "c", name: "c", chunkSize: 64 << 10)
+        #expect(sketched.columns[0].frequencies.counts == truth)
+        #expect(sketched.columns[0].frequencies.error == 0)
     }
 
     @Test("bad UTF-8 in a text column is an error naming the row")
@@ -242,5 +308,21 @@ struct SketchTests {
             #expect(kept <= truth[heavy]! && truth[heavy]! - kept <= table.error)
         }
         #expect(table.error <= table.total / Int64(table.capacity))
+    }
+
+    @Test("adding a value n times at once is adding it n times in a row, in a full table too")
+    func weightedAdds() {
+        var one = FrequencyTable(capacity: 5)
+        var batched = FrequencyTable(capacity: 5)
+        var state: UInt64 = 3
+        for _ in 0..<2_000 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let value = "v\(state >> 60)"
+            let n = Int64(state >> 58 & 3) + 1
+            for _ in 0..<n { one.add(value) }
+            batched.add(value, count: n)
+        }
+        #expect(batched.counts == one.counts && batched.total == one.total && batched.error == one.error)
+        #expect(one.error > 0, "the table filled up")
     }
 }
