@@ -18,8 +18,9 @@ let package = Package(
         .target(
             name: "GitMLCommands",
             dependencies: [
-                "GitMLDrift", "GitMLReproduce", "GitMLCards", "GitMLRegistry", "GitMLGates", "GitMLLineage", "GitMLGit",
-                "GitMLStore", "GitMLBasics",
+                "GitMLDrift", "GitMLReproduce", "GitMLCards", "GitMLRegistry", "GitMLGates", "GitMLRemote",
+                "GitMLLineage",
+                "GitMLGit", "GitMLStore", "GitMLBasics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         /** Reproduction: a temporary checkout of the recorded commit, data verification, environment diff, re-run, verdict. */
@@ -45,6 +46,10 @@ let package = Package(
             dependencies: ["GitMLProvenance", "GitMLLineage", "GitMLGit", "GitMLStore", "GitMLBasics"]),
         /** Run records: snapshot, run, data pointers, environment, seeds, secrets, verify, fsck, index. */
         .target(name: "GitMLLineage", dependencies: ["GitMLDrift", "GitMLGit", "GitMLStore", "GitMLBasics"]),
+        /** Remotes: artifacts pushed to and pulled from OCI registries by digest (ModelPack manifests, libcurl). */
+        .target(
+            name: "GitMLRemote",
+            dependencies: ["GitMLRegistry", "GitMLLineage", "GitMLStore", "GitMLBasics", "CCurlShims", "CSystemShims"]),
         /** Data profiles and drift: streaming CSV and JSON-lines reading, quantile sketches, frequency tables. */
         .target(name: "GitMLDrift", dependencies: ["GitMLMarkdown", "GitMLStore", "GitMLBasics", "CSystemShims"]),
         /** Signatures: registry events signed with the SSH key git signs commits with, checked against allowed_signers. */
@@ -57,6 +62,8 @@ let package = Package(
         .target(name: "GitMLBasics", dependencies: ["CYAML", "CSystemShims"]),
         /** The few libc calls Swift cannot see (glibc's _GNU_SOURCE extensions), wrapped in plain C. */
         .target(name: "CSystemShims"),
+        /** libcurl from Debian's libcurl4-openssl-dev, behind non-variadic C calls Swift can make. */
+        .target(name: "CCurlShims", linkerSettings: [.linkedLibrary("curl")]),
         /** libgit2 from Debian's libgit2-dev. */
         .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         /** SQLite from Debian's libsqlite3-dev. */
@@ -84,6 +91,7 @@ let package = Package(
                 "GitMLBasics",
             ],
             exclude: ["Snapshots"]),
+        .testTarget(name: "GitMLRemoteTests", dependencies: ["GitMLRemote", "GitMLLineage", "GitMLBasics"]),
         .testTarget(name: "GitMLEndToEndTests", dependencies: ["GitMLTestSupport", "GitMLBasics"]),
         .testTarget(
             name: "GitMLFuzzTests",

@@ -44,3 +44,7 @@ long gitml_copy_file_range(int source, int destination, unsigned long length) {
 }
 
 void gitml_release_free_memory(void) { malloc_trim(0); }
+
+int gitml_start_writeback(int fd, long long offset, long long length) {
+    return sync_file_range(fd, (off_t)offset, (off_t)length, SYNC_FILE_RANGE_WRITE);
+}

@@ -21,15 +21,56 @@ public enum Parallel {
         let shared = Shared<Result>(count: count)
         let order = order ?? Array(0..<count)
         DispatchQueue.concurrentPerform(iterations: min(max(1, workers), count)) { _ in
-            let state: State
-            do { state = try makeState() } catch {
-                shared.fail(error)
-                return
-            }
-            while let index = shared.take(from: order) {
-                do { shared.store(index, try body(state, index)) } catch { shared.fail(error) }
+            work(shared, order, makeState, body)
+        }
+        return try shared.results()
+    }
+
+    /// One worker: makes its state, then takes items until none are left or one has failed.
+    private static func work<State, Result>(
+        _ shared: Shared<Result>, _ order: [Int], _ makeState: () throws -> State,
+        _ body: (State, Int) throws -> Result
+    ) {
+        let state: State
+        do { state = try makeState() } catch {
+            shared.fail(error)
+            return
+        }
+        while let index = shared.take(from: order) {
+            do { shared.store(index, try body(state, index)) } catch { shared.fail(error) }
+        }
+    }
+
+    /// The same for work that waits more than it computes (network requests): `workers` threads of their own, not
+    /// capped at the core count as `map`'s are, so that many requests are in flight at once.
+    public static func mapWaiting<State, Result>(
+        count: Int, workers: Int, state makeState: @Sendable @escaping () throws -> State,
+        _ body: @Sendable @escaping (State, Int) throws -> Result
+    ) throws -> [Result] {
+        guard count > 0 else { return [] }
+        let shared = Shared<Result>(count: count)
+        let order = Array(0..<count)
+        var threads: [pthread_t] = []
+        for _ in 0..<min(max(1, workers), count) {
+            let work = Work { Self.work(shared, order, makeState, body) }
+            var thread = pthread_t()
+            let box = Unmanaged.passRetained(work).toOpaque()
+            let created = pthread_create(
+                &thread, nil,
+                { raw in
+                    guard let raw else { return nil }
+                    let work = Unmanaged<Work>.fromOpaque(raw).takeRetainedValue()
+                    work.run()
+                    return nil
+                }, box)
+            if created == 0 {
+                threads.append(thread)
+            } else {
+                Unmanaged<Work>.fromOpaque(box).release()
+                work.run()  // no thread to be had: do the work here
             }
         }
+        for thread in threads { pthread_join(thread, nil) }
         return try shared.results()
     }
 
@@ -38,6 +79,12 @@ public enum Parallel {
         -> [Result]
     {
         try map(count: count, workers: workers, state: { () }, { _, index in try body(index) })
+    }
+
+    /// A closure handed to a new thread.
+    private final class Work: @unchecked Sendable {
+        let run: () -> Void
+        init(_ run: @escaping () -> Void) { self.run = run }
     }
 
     private final class Shared<Result>: @unchecked Sendable {

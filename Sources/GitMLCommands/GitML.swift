@@ -23,7 +23,8 @@ public struct GitML: ParsableCommand {
         subcommands: [
             Init.self, Run.self, Snapshot.self, Log.self, Show.self, Diff.self, Verify.self, Fsck.self, Model.self,
             Gate.self,
-            Hook.self, Card.self, Reproduce.self, ProfileCommand.self, DriftCommand.self,
+            Hook.self, Card.self, Reproduce.self, ProfileCommand.self, DriftCommand.self, RemoteCommand.self,
+            PushCommand.self, PullCommand.self,
         ]
     )
 

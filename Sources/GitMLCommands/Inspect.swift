@@ -4,6 +4,7 @@ import GitMLGates
 import GitMLGit
 import GitMLLineage
 import GitMLRegistry
+import GitMLRemote
 import GitMLStore
 
 struct Log: GitMLCommand {
@@ -220,7 +221,14 @@ struct Verify: GitMLCommand {
         let ids = runs.isEmpty ? [try store.latest()] : try runs.map(store.resolve)
         let verifier = Verifier(workspace: workspace, progress: context.progress)
         var all: [(String, [Finding])] = []
-        for id in ids { all.append((id, try verifier.verify(id))) }
+        // A missing artifact that a configured remote holds is said to be there (git ml pull fetches it).
+        let remote =
+            try workspace.config.get().defaultRemote == nil
+            ? nil : try? RemoteSync(workspace: workspace, remote: nil, credentials: CredentialSource())
+        for id in ids {
+            let findings = try verifier.verify(id)
+            all.append((id, remote?.annotate(findings) ?? findings))
+        }
         let failed = all.contains { $0.1.contains(where: \.isProblem) }
         if output.json {
             let value: JSONValue = .object([

@@ -50,7 +50,7 @@ struct Context {
             let mib = { (n: Int64) in String(format: "%.1f", Double(n) / 1_048_576) }
             let percent = p.bytesTotal > 0 ? Int(Double(p.bytesDone) * 100 / Double(p.bytesTotal)) : 100
             var line =
-                "\rhashing \(mib(p.bytesDone))/\(mib(p.bytesTotal)) MiB (\(percent)%), \(p.filesDone)/\(p.filesTotal) files"
+                "\r\(p.verb) \(mib(p.bytesDone))/\(mib(p.bytesTotal)) MiB (\(percent)%), \(p.filesDone)/\(p.filesTotal) files"
             if p.filesDone == p.filesTotal && p.bytesDone >= p.bytesTotal { line += "\n" }
             FileHandle.standardError.write(Data(line.utf8))
         }
@@ -78,6 +78,10 @@ extension GitMLCommand {
             throw ExitCode(error.exitStatus)
         } catch let error as ExitCode {
             throw error
+        } catch let error as ValidationError {
+            // A usage mistake found once the repository was read (a remote named but nothing to pull): exit 64.
+            report(code: "usage", message: error.message, hint: "see git ml \(Self._commandName) --help")
+            throw ExitCode(ExitStatus.usage)
         } catch {
             report(code: "internal-error", message: "\(error)", hint: "")
             throw ExitCode(ExitStatus.operational)

@@ -17,6 +17,32 @@ public struct Config: Sendable, Equatable {
     /// Store artifacts by hard link instead of a copy (`artifact_store: hardlink`): saves disk, and `verify` then
     /// re-hashes the stored copy too, since a write to the work tree's file reaches it.
     public var hardLinkArtifacts = false
+    /// Where artifacts are pushed and pulled (`remotes:`), by name.
+    public var remotes: [String: RemoteSettings] = [:]
+    /// Have the pre-push hook push every model version to the default remote first (if this clone has used it).
+    public var pushOnGitPush = false
+
+    /// One remote: an OCI repository (`oci://host[:port]/repository`), over plain HTTP only when asked.
+    public struct RemoteSettings: Sendable, Equatable {
+        public var url: String
+        public var insecureHTTP: Bool
+
+        public init(url: String, insecureHTTP: Bool) {
+            self.url = url
+            self.insecureHTTP = insecureHTTP
+        }
+    }
+
+    /// The remote a command uses when it names none: `origin`, else the only one.
+    public var defaultRemote: String? {
+        remotes["origin"] != nil ? "origin" : (remotes.count == 1 ? remotes.keys.first : nil)
+    }
+
+    /// A remote's name: letters, digits, `.`, `_` and `-`, not starting with `-`.
+    public static func isRemoteName(_ name: String) -> Bool {
+        guard let first = name.first, first != "-", first != ".", name.count <= 64 else { return false }
+        return name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-") }
+    }
 
     /// The defaults `git ml init` writes.
     public init() {}
@@ -43,6 +69,47 @@ public struct Config: Sendable, Equatable {
                 throw InputError.malformed(source: source, detail: "artifact_store must be copy or hardlink")
             }
             config.hardLinkArtifacts = text == "hardlink"
+        }
+        if let remotes = top["remotes"], remotes != .null {
+            guard case .object(let members) = remotes else {
+                throw InputError.malformed(source: source, detail: "remotes must be a mapping of names to remotes")
+            }
+            for (name, value) in members {
+                guard isRemoteName(name) else {
+                    throw InputError.malformed(
+                        source: source, detail: "remotes.\(name): a remote's name is letters, digits, . _ and -")
+                }
+                guard case .object(let settings) = value, let url = settings["url"]?.string, url.hasPrefix("oci://")
+                else {
+                    throw InputError.malformed(
+                        source: source, detail: "remotes.\(name) needs url: oci://<host>[:port]/<repository>")
+                }
+                for key in settings.keys where key != "url" && key != "insecure_http" {
+                    throw InputError.malformed(
+                        source: source, detail: "remotes.\(name).\(key) is not a setting: use url or insecure_http")
+                }
+                var insecure = false
+                if let flag = settings["insecure_http"], flag != .null {
+                    guard case .bool(let value) = flag else {
+                        throw InputError.malformed(
+                            source: source, detail: "remotes.\(name).insecure_http must be true or false")
+                    }
+                    insecure = value
+                }
+                config.remotes[name] = RemoteSettings(url: url, insecureHTTP: insecure)
+            }
+        }
+        if let remote = top["remote"], remote != .null {
+            guard case .object(let members) = remote else {
+                throw InputError.malformed(source: source, detail: "remote must be a mapping")
+            }
+            for (key, value) in members {
+                guard key == "push_on_git_push", case .bool(let flag) = value else {
+                    throw InputError.malformed(
+                        source: source, detail: "remote.\(key) is not a setting: use push_on_git_push: true or false")
+                }
+                config.pushOnGitPush = flag
+            }
         }
         if let drift = top["drift"], drift != .null {
             guard case .object(let members) = drift else {

@@ -12,6 +12,16 @@ public struct HashProgress: Sendable {
     public var bytesTotal: Int64
     public var filesDone: Int
     public var filesTotal: Int
+    /// What is being done to the bytes: hashing, pushing, pulling.
+    public var verb = "hashing"
+
+    public init(bytesDone: Int64, bytesTotal: Int64, filesDone: Int, filesTotal: Int, verb: String = "hashing") {
+        self.bytesDone = bytesDone
+        self.bytesTotal = bytesTotal
+        self.filesDone = filesDone
+        self.filesTotal = filesTotal
+        self.verb = verb
+    }
 }
 
 /// One recorded path: a file, or a directory digested as a Merkle manifest of its sorted entries.

@@ -38,6 +38,9 @@ public struct Verifier {
     let workspace: Workspace
     let progress: (@Sendable (HashProgress) -> Void)?
 
+    /// How a missing artifact's finding ends when the store has no copy of it either.
+    public static let noStoredCopy = " (and no stored copy is here)"
+
     public init(workspace: Workspace, progress: (@Sendable (HashProgress) -> Void)? = nil) {
         self.workspace = workspace
         self.progress = progress
@@ -114,7 +117,7 @@ public struct Verifier {
     private func storedCopyNote(_ section: String, _ digest: String) -> String {
         guard section == "artifact" else { return "" }
         return workspace.objects.contains(digest)
-            ? " (the recorded bytes are in .mlops/cache/objects/\(digest.prefix(12)))" : " (and no stored copy is here)"
+            ? " (the recorded bytes are in .mlops/cache/objects/\(digest.prefix(12)))" : Self.noStoredCopy
     }
 
     private func compareDirectory(_ path: String, recorded: String, now: DataPointer, section: String) throws

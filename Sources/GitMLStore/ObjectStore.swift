@@ -75,6 +75,22 @@ public struct ObjectStore: Sendable {
         return true
     }
 
+    /// Deletes the temporary files (`.<digest>.tmp-<pid>-<n>`) of writers that are gone: a pull killed midway
+    /// leaves its partial blob under such a name, never under a digest.
+    public func removeAbandonedTemporaries() {
+        guard let dir = opendir(directory) else { return }
+        defer { closedir(dir) }
+        var abandoned: [String] = []
+        while let entry = readdir(dir) {
+            let name = CText.string(fixed: entry.pointee.d_name)
+            guard name.hasPrefix("."), let marker = name.range(of: ".tmp-") else { continue }
+            let pid = name[marker.upperBound...].prefix { $0.isNumber }
+            guard let process = Int32(pid), process > 0, kill(process, 0) != 0, errno == ESRCH else { continue }
+            abandoned.append(name)
+        }
+        for name in abandoned { unlink("\(directory)/\(name)") }
+    }
+
     private func isStoredInode(device: dev_t, inode: ino_t) -> Bool {
         guard let dir = opendir(directory) else { return false }
         defer { closedir(dir) }

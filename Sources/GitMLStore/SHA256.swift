@@ -1,4 +1,5 @@
 internal import COpenSSL
+import Foundation
 
 #if canImport(Glibc)
     import Glibc
@@ -104,5 +105,89 @@ public final class FileHasher {
             progress?(n)
         }
         return (digest.finalizeHex(), total)
+    }
+}
+
+/// Hashes a file while another thread is still appending to it: the writer says how far it has written, a thread of
+/// this hasher's own reads those bytes back (from the page cache) and hashes them, so receiving and hashing overlap.
+public final class TrailingHasher: @unchecked Sendable {
+    private let fd: Int32
+    /// Touched only by the hashing thread.
+    private let digest: SHA256
+    private let condition = NSCondition()
+    private var available: Int64 = 0
+    private var done = false
+    private var cancelled = false
+    private var result: String?
+    private var failure: Int32 = 0
+
+    /// Reads `fd` (opened for reading) from offset 0 as `advance` allows.
+    public init(fd: Int32) throws {
+        self.fd = fd
+        digest = try SHA256()
+        Thread.detachNewThread { [self] in run() }
+    }
+
+    /// The writer has written this many bytes in total.
+    public func advance(to written: Int64) {
+        condition.lock()
+        available = written
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Stops the thread without a digest (the transfer failed).
+    public func cancel() {
+        condition.lock()
+        cancelled = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The digest of the `total` bytes written, once they are all hashed.
+    public func finish(total: Int64) throws -> String {
+        condition.lock()
+        defer { condition.unlock() }
+        available = total
+        done = true
+        condition.broadcast()
+        while result == nil && failure == 0 { condition.wait() }
+        if failure != 0 { throw StoreError("read back", path: "a file being received", errno: failure) }
+        return result ?? ""
+    }
+
+    private func run() {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
+        defer { buffer.deallocate() }
+        var hashed: Int64 = 0
+        while true {
+            condition.lock()
+            while available == hashed && !done && !cancelled { condition.wait() }
+            let target = available
+            let finished = done
+            let stop = cancelled
+            condition.unlock()
+            if stop { return }
+            while hashed < target {
+                let n = pread(fd, buffer.baseAddress, min(buffer.count, Int(target - hashed)), off_t(hashed))
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else {
+                    condition.lock()
+                    failure = n == 0 ? EIO : errno
+                    condition.broadcast()
+                    condition.unlock()
+                    return
+                }
+                digest.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                hashed += Int64(n)
+            }
+            if finished && hashed == target {
+                condition.lock()
+                result = digest.finalizeHex()
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+        }
     }
 }

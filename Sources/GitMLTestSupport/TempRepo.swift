@@ -170,6 +170,9 @@ public final class TempRepo: @unchecked Sendable {
             self.err = err
         }
 
+        /// Its process id (to signal it).
+        public var processIdentifier: Int32 { process.processIdentifier }
+
         /// Waits for it to end and collects its output.
         public func wait() throws -> ProcessOutput {
             let stdoutData = out.fileHandleForReading.readDataToEndOfFile()

@@ -19,6 +19,10 @@ int gitml_clone_file(int destination, int source);
 /// copy_file_range(2) from the current offsets: bytes copied, 0 at the end, -1 with errno.
 long gitml_copy_file_range(int source, int destination, unsigned long length);
 
+/// Starts writing `length` bytes at `offset` of `fd` back to disk without waiting (sync_file_range with
+/// SYNC_FILE_RANGE_WRITE), so a later fsync has little left to do: 0, else -1 with errno.
+int gitml_start_writeback(int fd, long long offset, long long length);
+
 /// Returns memory freed in every malloc arena to the system (glibc's malloc_trim(0)).
 void gitml_release_free_memory(void);
 

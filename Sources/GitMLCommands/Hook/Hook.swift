@@ -5,6 +5,7 @@ import GitMLCards
 import GitMLGates
 import GitMLGit
 import GitMLLineage
+import GitMLRemote
 
 /// `git ml hook`: the pre-push hook on clones, the pre-receive hook on servers.
 struct Hook: ParsableCommand {
@@ -119,9 +120,20 @@ struct HookPrePush: GitMLCommand {
                 "no remote was named", hint: "git ml hook pre-push <remote> [<url>] < refs (git passes both)")
         }
         let verdict = try promotionCheck(workspace).prePush(remote: remote, updates: updates)
-        guard !verdict.blocked.isEmpty else { return 0 }
-        reportBlocked(verdict.blocked, policy: verdict.policy)
-        throw GateError.blocked(count: verdict.blocked.count)
+        guard verdict.blocked.isEmpty else {
+            reportBlocked(verdict.blocked, policy: verdict.policy)
+            throw GateError.blocked(count: verdict.blocked.count)
+        }
+        // remote.push_on_git_push: the artifacts go before the lineage that names them.
+        if let (remote, reports, skipped) = try RemoteSync.pushForGitPush(
+            workspace: workspace, credentials: CredentialSource())
+        {
+            if let skipped { printError("git-ml: \(skipped)") }
+            for report in reports where report.state == "pushed" {
+                printError("git-ml: pushed \(report.title) to \(remote) (\(report.sent) blob(s) sent)")
+            }
+        }
+        return 0
     }
 }
 

@@ -3,6 +3,7 @@ import GitMLBasics
 import GitMLCards
 import GitMLLineage
 import GitMLRegistry
+import GitMLRemote
 import GitMLReproduce
 import GitMLStore
 
@@ -60,6 +61,18 @@ struct Reproduce: GitMLCommand {
         options.dataRoot = dataRoot
         options.passEnvironment = passEnvironment
         let id = try runID(workspace)
+        // An auditor's clone has the lineage, not the bytes: the recorded artifacts come from the remote first.
+        if try workspace.config.get().defaultRemote != nil {
+            do {
+                let sync = try RemoteSync(workspace: workspace, remote: nil, credentials: CredentialSource())
+                let fetched = try sync.fetchArtifacts(ofRun: id)
+                if fetched > 0 {
+                    printError("pulled \(fetched) recorded artifact(s) of run \(id.prefix(12)) from \(sync.remoteName)")
+                }
+            } catch let error as GitMLError {
+                printError("note: the recorded artifacts could not be pulled: \(TerminalText.escape(error.message))")
+            }
+        }
         let reproducer = Reproducer(workspace: workspace)
         let result = try reproducer.reproduce(id, options: options)
         let markdown = ReproductionReport.markdown(result)
