@@ -70,6 +70,7 @@ public struct CredentialSource: Sendable {
         guard let executable = Executable.find("git", path: environment["PATH"]) else { return nil }
         var environment = self.environment
         environment["GIT_TERMINAL_PROMPT"] = "0"
+        environment["GCM_INTERACTIVE"] = "never"
         environment["GIT_ASKPASS"] = "/bin/false"
         environment["SSH_ASKPASS"] = "/bin/false"
         let input = "protocol=\(insecure ? "http" : "https")\nhost=\(host)\n\n"

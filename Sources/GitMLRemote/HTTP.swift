@@ -150,7 +150,7 @@ public final class HTTPConnection {
     static func host(of url: String) -> String {
         guard let start = url.range(of: "://")?.upperBound else { return url }
         let rest = url[start...]
-        return String(rest.prefix { $0 != "/" && $0 != "?" })
+        return String(rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" })
     }
 
     private static func withCStrings<T>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) -> T) -> T {

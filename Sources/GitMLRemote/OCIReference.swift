@@ -10,15 +10,15 @@ public struct OCIReference: Sendable, Equatable {
     public init(url: String, insecure: Bool) throws {
         guard url.hasPrefix("oci://") else { throw RemoteError.badURL(url, detail: "a remote URL starts with oci://") }
         let rest = url.dropFirst("oci://".count)
+        if let at = rest.prefix(while: { $0 != "/" }).lastIndex(of: "@") {
+            throw RemoteError.badURL(
+                "oci://…@" + rest[rest.index(after: at)...].prefix { $0 != "/" },
+                detail: "credentials do not go in the URL: use docker login or git's credential helper")
+        }
         guard let slash = rest.firstIndex(of: "/") else {
             throw RemoteError.badURL(url, detail: "no repository after the host")
         }
         let host = String(rest[..<slash])
-        guard !host.contains("@") else {
-            throw RemoteError.badURL(
-                "oci://…@" + (host.split(separator: "@").last.map(String.init) ?? ""),
-                detail: "credentials do not go in the URL: use docker login or git's credential helper")
-        }
         var repository = String(rest[rest.index(after: slash)...])
         while repository.hasSuffix("/") { repository.removeLast() }
         guard Self.isHost(host) else { throw RemoteError.badURL(url, detail: "\(host) is not a host[:port]") }

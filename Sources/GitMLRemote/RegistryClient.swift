@@ -64,7 +64,9 @@ public final class RegistrySession: @unchecked Sendable {
                 authorization = credential.basic
             case "bearer":
                 guard let realm = parsed.parameters["realm"],
-                    realm.hasPrefix("https://") || (reference.insecure && realm.hasPrefix("http://"))
+                    realm.hasPrefix("https://")
+                        || (reference.insecure && realm.hasPrefix("http://")
+                            && Self.isPrivate(HTTPConnection.host(of: realm)))
                 else {
                     throw RemoteError.unauthorized(host: host, detail: "the token realm is missing or not https")
                 }
@@ -108,7 +110,14 @@ public final class RegistrySession: @unchecked Sendable {
         }
         if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
         if host == "localhost" { return true }
-        let parts = host.split(separator: ".").compactMap { Int($0) }
+        // Exactly a dotted quad of plain decimals ("010.0.0.1" is octal to some parsers; "10.0.0.1.evil" a name).
+        let labels = host.split(separator: ".", omittingEmptySubsequences: false)
+        guard labels.count == 4,
+            labels.allSatisfy({
+                !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isNumber) && ($0 == "0" || $0.first != "0")
+            })
+        else { return false }
+        let parts = labels.compactMap { Int($0) }
         guard parts.count == 4, parts.allSatisfy({ (0...255).contains($0) }) else { return false }
         return parts[0] == 127 || parts[0] == 10 || (parts[0] == 172 && (16...31).contains(parts[1]))
             || (parts[0] == 192 && parts[1] == 168)
@@ -468,7 +477,21 @@ public final class RegistryClient {
 
     /// An absolute URL for a Location that may be absolute or relative to the host.
     func resolve(_ location: String, against url: String) throws -> String {
-        if location.hasPrefix("http://") || location.hasPrefix("https://") { return location }
+        if location.hasPrefix("http://") || location.hasPrefix("https://") {
+            // An authority with user info, a fragment or odd characters could name one host to us and another to
+            // curl: refused outright.
+            let authority = HTTPConnection.host(of: location)
+            guard !authority.isEmpty,
+                authority.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-:[]".contains($0)) }),
+                !location.contains("#"), !location.contains("\\"), !location.contains(where: \.isWhitespace)
+            else {
+                throw RemoteError.registry(
+                    host: reference.host, status: 0, code: "",
+                    detail: "refused an odd Location (\(authority.prefix(40)))",
+                    action: "following a redirect")
+            }
+            return location
+        }
         guard location.hasPrefix("/"), let scheme = url.range(of: "://") else {
             throw RemoteError.registry(
                 host: reference.host, status: 0, code: "", detail: "cannot follow Location \(location.prefix(80))",

@@ -180,7 +180,13 @@ public final class RemoteSync: @unchecked Sendable {
         guard (try? workspace.files.isDirectory(".mlops")) == true, try workspace.config.get().pushOnGitPush else {
             return nil
         }
-        let sync = try RemoteSync(workspace: workspace, remote: nil, credentials: credentials)
+        // A committed setting that names no usable remote does not block everyone's git push: it is reported.
+        let sync: RemoteSync
+        do { sync = try RemoteSync(workspace: workspace, remote: nil, credentials: credentials) } catch let error
+            as GitMLError
+        {
+            return ("", [], "not pushing artifacts: \(error.message)")
+        }
         guard sync.isTrusted else {
             return (
                 sync.remoteName, [],

@@ -118,6 +118,7 @@ public final class TrailingHasher: @unchecked Sendable {
     private var available: Int64 = 0
     private var done = false
     private var cancelled = false
+    private var exited = false
     private var result: String?
     private var failure: Int32 = 0
 
@@ -136,11 +137,12 @@ public final class TrailingHasher: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Stops the thread without a digest (the transfer failed).
+    /// Stops the thread without a digest (the transfer failed), and waits until it no longer reads the file.
     public func cancel() {
         condition.lock()
         cancelled = true
         condition.broadcast()
+        while !exited { condition.wait() }
         condition.unlock()
     }
 
@@ -158,7 +160,13 @@ public final class TrailingHasher: @unchecked Sendable {
 
     private func run() {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
-        defer { buffer.deallocate() }
+        defer {
+            buffer.deallocate()
+            condition.lock()
+            exited = true
+            condition.broadcast()
+            condition.unlock()
+        }
         var hashed: Int64 = 0
         while true {
             condition.lock()
@@ -169,6 +177,7 @@ public final class TrailingHasher: @unchecked Sendable {
             condition.unlock()
             if stop { return }
             while hashed < target {
+                if condition.withLock({ cancelled }) { return }
                 let n = pread(fd, buffer.baseAddress, min(buffer.count, Int(target - hashed)), off_t(hashed))
                 if n < 0 && errno == EINTR { continue }
                 guard n > 0 else {

@@ -1,6 +1,10 @@
 import Foundation
 import GitMLBasics
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The outcome of running a program.
 public struct ProcessOutput: Sendable {
     public let status: Int32
@@ -172,6 +176,13 @@ public final class TempRepo: @unchecked Sendable {
 
         /// Its process id (to signal it).
         public var processIdentifier: Int32 { process.processIdentifier }
+
+        /// Kills it (SIGKILL: a child of Foundation's Process may start with SIGTERM blocked) and reaps it.
+        public func kill() {
+            guard process.isRunning else { return }
+            Glibc.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
 
         /// Waits for it to end and collects its output.
         public func wait() throws -> ProcessOutput {

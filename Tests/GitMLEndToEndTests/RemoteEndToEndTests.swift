@@ -330,7 +330,7 @@ struct RemoteEndToEndTests {
                 http.server.ThreadingHTTPServer(("127.0.0.1", PORT), H).serve_forever()
                 """, log,
             ], in: "/", environment: [:])
-        defer { _ = try? TempRepo.run("/bin/kill", ["\(proxy.processIdentifier)"], in: "/", environment: [:]) }
+        defer { proxy.kill() }
         usleep(700_000)
         #expect(
             try repo.gitML(["remote", "add", "guarded", "oci://127.0.0.1:\(port)/team/churn", "--insecure-http"]).status
@@ -400,7 +400,7 @@ struct RemoteEndToEndTests {
                 http.server.HTTPServer(("127.0.0.1", \(port)), H).serve_forever()
                 """,
             ], in: "/", environment: [:])
-        defer { _ = try? TempRepo.run("/bin/kill", ["\(server.processIdentifier)"], in: "/", environment: [:]) }
+        defer { server.kill() }
         usleep(500_000)
         #expect(
             try repo.gitML(["remote", "add", "broken", "oci://127.0.0.1:\(port)/team/churn", "--insecure-http"]).status

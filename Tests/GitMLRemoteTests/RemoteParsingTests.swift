@@ -43,6 +43,30 @@ struct RemoteParsingTests {
         #expect(RegistrySession.parse(challenge: "") == nil)
     }
 
+    @Test(
+        "plain HTTP carries credentials only to loopback and private networks, by exact address",
+        arguments: [
+            ("127.0.0.1:5000", true), ("10.1.2.3", true), ("172.16.0.9:80", true), ("192.168.1.2", true),
+            ("localhost:5000", true), ("[::1]:5000", true), ("[fd00::1]", true), ("8.8.8.8", false),
+            ("172.32.0.1", false), ("10.0.0.1.evil.example", false), ("127.0.0.1.nip.io", false), ("010.0.0.1", false),
+            ("ghcr.io", false), ("1.2.3", false),
+        ])
+    func privateHosts(_ host: String, _ expected: Bool) {
+        #expect(RegistrySession.isPrivate(host) == expected, "\(host)")
+    }
+
+    @Test("credentials follow the origin: scheme, case-folded host and port; a fragment ends the host as curl reads it")
+    func origins() {
+        #expect(
+            HTTPConnection.origin(of: "https://Reg.Example.com/v2/x")
+                == HTTPConnection.origin(of: "https://reg.example.com:443/y"))
+        #expect(HTTPConnection.origin(of: "http://reg:80/a") != HTTPConnection.origin(of: "https://reg/a"))
+        #expect(HTTPConnection.host(of: "https://cdn.evil#@reg.example/x") == "cdn.evil")
+        #expect(
+            HTTPConnection.origin(of: "https://cdn.evil#@reg.example/x")
+                != HTTPConnection.origin(of: "https://reg.example/x"))
+    }
+
     @Test("tags: what OCI allows")
     func tags() {
         #expect(OCIReference.isTag("churn-v3") && OCIReference.isTag("run-" + String(repeating: "a", count: 64)))

@@ -185,6 +185,7 @@ struct PushCommand: GitMLCommand {
         sync.progress = context.progress
         let packages = try sync.packages(targets, all: all)
         if packages.isEmpty && !output.json { printError("nothing to push: no model versions yet") }
+        if !output.json { printError("pushing to \(sync.remoteName) (\(sync.session.reference.url))") }
         printTransfers(
             try sync.push(packages, force: force), remote: sync.remoteName, verb: "sent", json: output.json)
         return 0
