@@ -312,14 +312,12 @@ public final class RemoteSync: @unchecked Sendable {
     /// agree with the local lineage on every artifact's digest and size, or nothing is fetched.
     public func pull(_ packages: [Package]) throws -> [TransferReport] {
         let client = try RegistryClient(session: session)
-        let store = workspace.objects
         var reports: [TransferReport] = []
         var wanted: [Blob] = []
         var owners: [String: [Int]] = [:]
         for package in packages {
             var report = TransferReport(title: package.title, tag: package.tag, state: "present")
-            // An object whose size is not the recorded one is damaged: fetched again, and replaced.
-            let missing = package.artifacts.filter { (try? Package.fileSize(store.path(for: $0.digest))) != $0.size }
+            let missing = lacking(package.artifacts)
             report.skipped = package.artifacts.count - missing.count
             if !missing.isEmpty {
                 guard let bytes = try client.manifest(package.tag) else {
@@ -335,18 +333,7 @@ public final class RemoteSync: @unchecked Sendable {
             }
             reports.append(report)
         }
-        let fetch = wanted
-        let counter = ProgressCounter(
-            total: Package.total(fetch), files: fetch.count, verb: "pulling", report: progress)
-        let session = self.session
-        store.removeAbandonedTemporaries()
-        _ = try Parallel.mapWaiting(
-            count: fetch.count, workers: concurrency, state: { try RegistryClient(session: session) }
-        ) { client, index -> Int64 in
-            let blob = fetch[index]
-            defer { counter.add(blob.size) }
-            return try client.download(blob.digest, size: blob.size, into: store)
-        }
+        try fetch(wanted)
         for blob in wanted {
             for index in Set(owners[blob.digest] ?? []) {
                 reports[index].sent += 1
@@ -360,29 +347,39 @@ public final class RemoteSync: @unchecked Sendable {
     /// each verified as `pull` verifies; returns how many were fetched. For `reproduce`, so an auditor's clone has
     /// the recorded bytes to compare the re-made ones with.
     public func fetchArtifacts(ofRun id: String) throws -> Int {
-        let wanted = try Package.run(id, workspace: workspace).artifacts.filter {
-            $0.mediaType == MediaType.weight
-                && (try? Package.fileSize(workspace.objects.path(for: $0.digest))) != $0.size
-        }
-        guard !wanted.isEmpty else { return 0 }
+        let wanted = lacking(
+            try Package.run(id, workspace: workspace).artifacts.filter { $0.mediaType == MediaType.weight })
+        try fetch(wanted)
+        return wanted.count
+    }
+
+    /// The blobs not stored here, or stored with another size than the recorded one (damaged: fetched again, and
+    /// replaced).
+    private func lacking(_ blobs: [Blob]) -> [Blob] {
+        blobs.filter { (try? Package.fileSize(workspace.objects.path(for: $0.digest))) != $0.size }
+    }
+
+    /// Downloads each blob into the store, eight at a time, each verified before it takes its name.
+    private func fetch(_ blobs: [Blob]) throws {
+        guard !blobs.isEmpty else { return }
         let store = workspace.objects
         store.removeAbandonedTemporaries()
+        let counter = ProgressCounter(
+            total: Package.total(blobs), files: blobs.count, verb: "pulling", report: progress)
         let session = self.session
         _ = try Parallel.mapWaiting(
-            count: wanted.count, workers: concurrency, state: { try RegistryClient(session: session) }
-        ) { client, index in
-            try client.download(wanted[index].digest, size: wanted[index].size, into: store)
+            count: blobs.count, workers: concurrency, state: { try RegistryClient(session: session) }
+        ) { client, index -> Int64 in
+            defer { counter.add(blobs[index].size) }
+            return try client.download(blobs[index].digest, size: blobs[index].size, into: store)
         }
-        return wanted.count
     }
 
     /// Each package: its objects all here, its tag on the remote.
     public func status(_ packages: [Package]) throws -> [RemoteStatus] {
         let client = try RegistryClient(session: session)
         return try packages.map { package in
-            let missing = package.artifacts.filter {
-                (try? Package.fileSize(workspace.objects.path(for: $0.digest))) != $0.size
-            }.count
+            let missing = lacking(package.artifacts).count
             let remote = try client.manifestDigest(package.tag) != nil
             return RemoteStatus(
                 title: package.title, tag: package.tag, local: missing == 0, remote: remote, missingLocally: missing)
