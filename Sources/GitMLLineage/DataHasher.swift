@@ -24,6 +24,40 @@ public struct HashProgress: Sendable {
     }
 }
 
+/// Progress shared by worker threads (hashing files, moving blobs), reported at most ten times a second and once
+/// more at the end, when nobody listens not at all.
+public final class ProgressTracker: @unchecked Sendable {
+    private let mutex = Mutex()
+    private var state: HashProgress
+    private var lastReport = 0.0
+    private let report: (@Sendable (HashProgress) -> Void)?
+
+    public init(files: Int, bytes: Int64, verb: String = "hashing", report: (@Sendable (HashProgress) -> Void)?) {
+        state = HashProgress(bytesDone: 0, bytesTotal: bytes, filesDone: 0, filesTotal: files, verb: verb)
+        self.report = report
+    }
+
+    /// `bytes` more are done, and with `fileDone` one more file.
+    public func add(bytes: Int64, fileDone: Bool = false) {
+        guard let report else { return }
+        let snapshot: HashProgress? = mutex.locked {
+            state.bytesDone += bytes
+            if fileDone { state.filesDone += 1 }
+            let now = PerformanceTrace.now()
+            guard now - lastReport > 0.1 else { return nil }
+            lastReport = now
+            return state
+        }
+        if let snapshot { report(snapshot) }
+    }
+
+    /// Reports where the work ended.
+    public func finish() {
+        guard let report else { return }
+        report(mutex.locked { state })
+    }
+}
+
 /// One recorded path: a file, or a directory digested as a Merkle manifest of its sorted entries.
 public struct DataPointer: Sendable, Equatable {
     /// Relative to the repository root.
@@ -487,38 +521,18 @@ public final class DataHasher {
         return left.lexicographicallyPrecedes(right)
     }
 
-    /// Progress shared by the hashing threads, reported at most ten times a second.
-    private final class Progress: @unchecked Sendable {
-        let mutex = Mutex()
-        var state: HashProgress
-        var lastReport = 0.0
-        init(count: Int, bytes: Int64) {
-            state = HashProgress(bytesDone: 0, bytesTotal: bytes, filesDone: 0, filesTotal: count)
-        }
-    }
-
     /// Hashes files on every core, largest first so one big file does not finish last alone.
     private func hashInParallel(_ files: [Found]) throws -> [(sha256: String, size: Int64)] {
         let order = files.indices.sorted { files[$0].stat.size > files[$1].stat.size }
         let paths = files.map { workspace.absolute($0.relative) }
-        let shared = Progress(count: files.count, bytes: files.reduce(0) { $0 + $1.stat.size })
-        let report = self.progress
+        let tracker = ProgressTracker(
+            files: files.count, bytes: files.reduce(0) { $0 + $1.stat.size }, report: progress)
         let results = try Parallel.map(count: files.count, order: order, state: { try FileHasher() }) { hasher, index in
-            let result = try hasher.hash(path: paths[index]) { bytes in
-                guard let report else { return }
-                let snapshot: HashProgress? = shared.mutex.locked {
-                    shared.state.bytesDone += Int64(bytes)
-                    let now = Date().timeIntervalSince1970
-                    guard now - shared.lastReport > 0.1 else { return nil }
-                    shared.lastReport = now
-                    return shared.state
-                }
-                if let snapshot { report(snapshot) }
-            }
-            shared.mutex.locked { shared.state.filesDone += 1 }
+            let result = try hasher.hash(path: paths[index]) { tracker.add(bytes: Int64($0)) }
+            tracker.add(bytes: 0, fileDone: true)
             return result
         }
-        if let report, !files.isEmpty { report(shared.state) }
+        if !files.isEmpty { tracker.finish() }
         return results
     }
 }

@@ -274,15 +274,15 @@ public final class RemoteSync: @unchecked Sendable {
         }
         markTrusted()
         let mount = mountSource
-        let counter = ProgressCounter(
-            total: Package.total(blobs), files: blobs.count, verb: "pushing", report: progress)
+        let tracker = ProgressTracker(
+            files: blobs.count, bytes: Package.total(blobs), verb: "pushing", report: progress)
         let session = self.session
         let toSend = blobs
         let results = try Parallel.mapWaiting(
             count: toSend.count, workers: concurrency, state: { try RegistryClient(session: session) }
         ) { client, index -> RegistryClient.Upload in
             let blob = toSend[index]
-            defer { counter.add(blob.size) }
+            defer { tracker.add(bytes: blob.size, fileDone: true) }
             switch blob.source {
             case .file(let path):
                 if access(path, R_OK) != 0 { return .present }  // checked above: the remote has it
@@ -291,6 +291,7 @@ public final class RemoteSync: @unchecked Sendable {
                 return try client.upload(blob.digest, bytes: bytes, mountFrom: mount)
             }
         }
+        tracker.finish()
         for (blob, result) in zip(blobs, results) {
             for index in Set(owners[blob.digest] ?? []) {
                 switch result {
@@ -364,15 +365,16 @@ public final class RemoteSync: @unchecked Sendable {
         guard !blobs.isEmpty else { return }
         let store = workspace.objects
         store.removeAbandonedTemporaries()
-        let counter = ProgressCounter(
-            total: Package.total(blobs), files: blobs.count, verb: "pulling", report: progress)
+        let tracker = ProgressTracker(
+            files: blobs.count, bytes: Package.total(blobs), verb: "pulling", report: progress)
         let session = self.session
         _ = try Parallel.mapWaiting(
             count: blobs.count, workers: concurrency, state: { try RegistryClient(session: session) }
         ) { client, index -> Int64 in
-            defer { counter.add(blobs[index].size) }
+            defer { tracker.add(bytes: blobs[index].size, fileDone: true) }
             return try client.download(blobs[index].digest, size: blobs[index].size, into: store)
         }
+        tracker.finish()
     }
 
     /// Each package: its objects all here, its tag on the remote.
@@ -440,27 +442,5 @@ public final class RemoteSync: @unchecked Sendable {
                         "\(artifact.path ?? artifact.digest) is \(size) bytes there, \(artifact.size) in the lineage")
             }
         }
-    }
-}
-
-/// Progress across worker threads, reported at most every 1 %.
-final class ProgressCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var state: HashProgress
-    private let report: (@Sendable (HashProgress) -> Void)?
-
-    init(total: Int64, files: Int, verb: String, report: (@Sendable (HashProgress) -> Void)?) {
-        state = HashProgress(bytesDone: 0, bytesTotal: total, filesDone: 0, filesTotal: files, verb: verb)
-        self.report = report
-    }
-
-    func add(_ bytes: Int64) {
-        guard let report else { return }
-        let snapshot = lock.withLock {
-            state.bytesDone += bytes
-            state.filesDone += 1
-            return state
-        }
-        report(snapshot)
     }
 }
