@@ -24,8 +24,6 @@ void gitml_http_handle_free(void *handle) {
     if (handle) curl_easy_cleanup((CURL *)handle);
 }
 
-const char *gitml_http_version(void) { return curl_version(); }
-
 typedef struct transfer {
     CURL *curl;
     const gitml_http_request *request;

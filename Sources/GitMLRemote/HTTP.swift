@@ -17,12 +17,6 @@ public struct HTTPResponse: Sendable {
         return headers.first { $0.name == wanted }?.value
     }
 
-    /// Every value of a header.
-    public func headers(_ name: String) -> [String] {
-        let wanted = name.lowercased()
-        return headers.filter { $0.name == wanted }.map(\.value)
-    }
-
     static func parseHeaders(_ text: String) -> [(name: String, value: String)] {
         text.split(whereSeparator: \.isNewline).dropFirst().compactMap { line in
             guard let colon = line.firstIndex(of: ":") else { return nil }
@@ -159,6 +153,4 @@ public final class HTTPConnection {
         return body(pointers.map { $0.map { UnsafePointer($0) } })
     }
 
-    /// libcurl's version, for `--version`-like messages.
-    public static var libraryVersion: String { String(cString: gitml_http_version()) }
 }

@@ -36,7 +36,6 @@ public struct OCIReference: Sendable, Equatable {
 
     public var url: String { "oci://\(host)/\(repository)" }
     public var base: String { (insecure ? "http://" : "https://") + host + "/v2/" + repository }
-    public var registryRoot: String { (insecure ? "http://" : "https://") + host + "/v2/" }
 
     /// A host name or address with an optional port; no user info, no path, no query.
     static func isHost(_ text: String) -> Bool {

@@ -451,12 +451,6 @@ public final class RegistryClient {
         return digest
     }
 
-    /// Whether the registry answers the API at all (`GET /v2/`), authenticating when it asks.
-    public func ping() throws {
-        let response = try send("GET", reference.registryRoot)
-        try check(response, [200], action: "contacting the registry")
-    }
-
     // MARK: URLs
 
     private func location(_ response: HTTPResponse) throws -> String {

@@ -45,7 +45,5 @@ void gitml_http_handle_free(void *handle);
 /// 0 when the exchange completed (any status), else the libcurl error (also in response->curl_code).
 int gitml_http_perform(void *handle, const gitml_http_request *request, gitml_http_response *response);
 void gitml_http_response_free(gitml_http_response *response);
-/// libcurl's version string ("8.x.y ..."), for messages.
-const char *gitml_http_version(void);
 
 #endif
