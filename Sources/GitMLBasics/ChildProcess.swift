@@ -130,12 +130,6 @@ public enum ChildProcess {
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF))
 
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
         // The terminal's Ctrl-C reaches the child; git-ml waits for it and records what happened.
         let oldInt = signal(SIGINT, SIG_IGN)
         let oldQuit = signal(SIGQUIT, SIG_IGN)
@@ -147,15 +141,17 @@ public enum ChildProcess {
         }
         var start = timespec()
         clock_gettime(CLOCK_MONOTONIC, &start)
-        var pid: pid_t = 0
-        let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-        close(outPipe[1])
-        close(errPipe[1])
-        if inPipe[0] >= 0 { close(inPipe[0]) }
-        guard status == 0 else {
+        let pid: pid_t
+        do {
+            defer {
+                close(outPipe[1])
+                close(errPipe[1])
+                if inPipe[0] >= 0 { close(inPipe[0]) }
+            }
+            pid = try launch(executable, arguments, environment, &actions, &attributes)
+        } catch {
             for fd in [outPipe[0], errPipe[0], inPipe[1]] where fd >= 0 { close(fd) }
-            if status == ENOENT { throw ProcessError.notFound(arguments.first ?? executable) }
-            throw ProcessError.cannotStart(arguments.first ?? executable, detail: String(cString: strerror(status)))
+            throw error
         }
         var result = ChildResult(
             exitStatus: 0, signal: nil, stdout: [], stderr: [], durationSeconds: 0, peakMemoryBytes: 0,
@@ -175,6 +171,59 @@ public enum ChildProcess {
             result.exitStatus = -1
         }
         return result
+    }
+
+    /// Starts `executable` and returns at once with its pid: a long-running child (a model server) that writes
+    /// both of its streams to our standard error, reads nothing, and leads a process group of its own, so that
+    /// `signalGroup` reaches whatever it starts. The caller reaps it (`waitpid`).
+    public static func spawn(
+        executable: String, arguments: [String], environment: [String: String], directory: String?
+    ) throws -> Int32 {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, 2, 1)
+        if let directory { gitml_spawn_file_actions_addchdir(&actions, directory) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for number in [SIGINT, SIGQUIT, SIGPIPE, SIGTERM, SIGHUP] { sigaddset(&defaults, number) }
+        var unblocked = sigset_t()
+        sigemptyset(&unblocked)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setsigmask(&attributes, &unblocked)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
+        return try launch(executable, arguments, environment, &actions, &attributes)
+    }
+
+    /// `posix_spawn` with C copies of the argument and environment strings; its failure as a `ProcessError`.
+    private static func launch(
+        _ executable: String, _ arguments: [String], _ environment: [String: String],
+        _ actions: inout posix_spawn_file_actions_t, _ attributes: inout posix_spawnattr_t
+    ) throws -> pid_t {
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        guard status == 0 else {
+            if status == ENOENT { throw ProcessError.notFound(arguments.first ?? executable) }
+            throw ProcessError.cannotStart(arguments.first ?? executable, detail: String(cString: strerror(status)))
+        }
+        return pid
+    }
+
+    /// Sends `number` to the process group a `spawn`ed child leads (the child and what it started).
+    public static func signalGroup(_ pid: Int32, _ number: Int32) {
+        if pid > 0 { _ = kill(-pid, number) }
     }
 
     /// Feeds the input and reads both pipes until they close, copying to ours as `echo` says.

@@ -38,7 +38,20 @@ public struct GateRunner {
     /// Evaluates every check declared for `stage` and writes the evidence event, passed or not. A stage with no
     /// declared checks fails (docs/registry.md#gates).
     public func check(_ name: String, version reference: String, stage: Stage?) throws -> GateOutcome {
-        let writer = RegistryWriter(workspace: workspace)
+        let (version, stage, rows, digest) = try evaluate(name, version: reference, stage: stage)
+        let evidence = try RegistryWriter(workspace: workspace).recordGate(
+            name, version: version, stage: stage, passed: rows.allSatisfy(\.passed), checks: rows.map(\.json),
+            gatesDigest: digest)
+        return GateOutcome(model: name, version: version, stage: stage, rows: rows, evidence: evidence)
+    }
+
+    /// Evaluates the checks declared for `stage` again from the run records and the work tree's policy, and writes
+    /// nothing: the version, the stage, one row per check and the policy's digest. `artifactsVerified` stands in
+    /// for the `lineage` check's work-tree walk when the caller has just re-hashed the version's artifacts itself
+    /// (the gateway, on a host that holds them only in the object store): nil walks the work tree.
+    public func evaluate(_ name: String, version reference: String, stage: Stage?, artifactsVerified: [String]? = nil)
+        throws -> (version: Int, stage: Stage, rows: [GateRow], gatesDigest: String)
+    {
         let registry = Registry(source: WorkTreeSource(workspace: workspace))
         let state = try registry.model(name)
         let version = try state.resolve(reference)
@@ -64,17 +77,15 @@ public struct GateRunner {
         var inputs = try policy.inputs(
             candidate: try runs.read(candidate.file.run).record, champion: champion, version: candidate,
             registrations: state.registration(of: version), environment: workspace.environment)
-        if checks.contains(.lineage) {
+        if let artifactsVerified {
+            inputs.lineageProblems = artifactsVerified
+        } else if checks.contains(.lineage) {
             inputs.lineageProblems = try Verifier(workspace: workspace).verify(candidate.file.run)
                 .filter(\.isProblem).map { "\($0.state) \($0.subject)" }
         }
         if let sections = spec.cardSections(for: stage), let cardExaminer {
             inputs.cardProblems = try cardExaminer(name, version, sections)
         }
-        let rows = GateEvaluation.evaluate(checks, inputs)
-        let evidence = try writer.recordGate(
-            name, version: version, stage: stage, passed: rows.allSatisfy(\.passed), checks: rows.map(\.json),
-            gatesDigest: spec.digest)
-        return GateOutcome(model: name, version: version, stage: stage, rows: rows, evidence: evidence)
+        return (version, stage, GateEvaluation.evaluate(checks, inputs), spec.digest)
     }
 }

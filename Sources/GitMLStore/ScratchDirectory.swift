@@ -20,7 +20,7 @@ public final class ScratchDirectory: @unchecked Sendable {
     deinit { Self.remove(path) }
 
     /// Removes a directory tree without following links.
-    static func remove(_ path: String) {
+    public static func remove(_ path: String) {
         if let dir = opendir(path) {
             while let entry = readdir(dir) {
                 let name = CText.string(fixed: entry.pointee.d_name)

@@ -1,0 +1,436 @@
+import AsyncHTTPClient
+import Dispatch
+import GitMLBasics
+import GitMLLineage
+import GitMLStore
+import NIOCore
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Writes one line of the gateway's log to standard error.
+func serveLog(_ text: String) {
+    let line = Array(("git ml serve: " + text + "\n").utf8)
+    line.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
+}
+
+/// One version being served: verified artifacts, a healthy backend, and what each request needs at hand.
+final class ServedVersion: Sendable {
+    let verified: VerifiedVersion
+    let settings: ServeConfig.ModelSettings
+    let backend: Backend
+    let metrics: GatewayMetrics.VersionMetrics
+    let batcher: Batcher?
+    let cache: ResponseCache?
+    let versionLabel: String
+    /// Requests still being answered by this version, so a replaced version is stopped only once they finish.
+    let inflight = Synchronization.Atomic<Int>(0)
+
+    init(verified: VerifiedVersion, settings: ServeConfig.ModelSettings, backend: Backend, metrics: GatewayMetrics) {
+        self.verified = verified
+        self.settings = settings
+        self.backend = backend
+        versionLabel = String(verified.version)
+        let perVersion = metrics.version(model: verified.model, version: versionLabel)
+        self.metrics = perVersion
+        cache = settings.cache ? ResponseCache(capacity: settings.cacheEntries) : nil
+        if let batch = settings.batch {
+            let queue = metrics.queueDepth
+            batcher = Batcher(
+                maxSize: batch.maxSize, maxLatencyMilliseconds: batch.maxLatencyMilliseconds,
+                depth: { queue.increment(by: Double($0)) },
+                send: { [backend, model = verified.model] instances in
+                    await Proxy.predictBatch(backend: backend, model: model, instances: instances)
+                })
+        } else {
+            batcher = nil
+        }
+    }
+}
+
+/// What a model's routes answer now.
+enum SlotState: Sendable {
+    case starting
+    case serving(ServedVersion)
+    case refused(code: String, message: String, hint: String)
+}
+
+/// One configured model: its settings, what it serves, and the last version it tried to load.
+final class Slot: Sendable {
+    let name: String
+    let state = Synchronization.Mutex<SlotState>(.starting)
+    /// The version and version-file digest last loaded or refused, so a poll retries only on a change.
+    let attempted = Synchronization.Mutex<(version: Int, digest: String)?>(nil)
+    let settings: Synchronization.Mutex<ServeConfig.ModelSettings>
+
+    init(settings: ServeConfig.ModelSettings) {
+        name = settings.name
+        self.settings = Mutex(settings)
+    }
+
+    var serving: ServedVersion? {
+        state.withLock { if case .serving(let version) = $0 { return version } else { return nil } }
+    }
+}
+
+/// The gateway: which version each model serves, how it got there, and how it changes (reload).
+public final class Gateway: Sendable {
+    let loader: VersionLoader
+    let configuration: Synchronization.Mutex<ServeConfig>
+    let slots = Synchronization.Mutex<[String: Slot]>([:])
+    let metrics = GatewayMetrics()
+    let log: PredictionLogWriter?
+    let token: [UInt8]?
+    let allowedHosts: Set<String>?
+    let environment: [String: String]
+    let configPath: String
+    private let generation = Synchronization.Atomic<Int>(0)
+    private let reloading = Synchronization.Mutex<Bool>(false)
+
+    /// Settings the command line gives.
+    public struct Options: Sendable {
+        public var root: String
+        public var configPath: String
+        public var host: String?
+        public var port: Int?
+        public var token: String?
+        public var environment: [String: String]
+        public var cardExaminer: (@Sendable (Workspace, String, Int, [String]) throws -> [String])?
+
+        public init(
+            root: String, configPath: String, host: String?, port: Int?, token: String?, environment: [String: String],
+            cardExaminer: (@Sendable (Workspace, String, Int, [String]) throws -> [String])?
+        ) {
+            self.root = root
+            self.configPath = configPath
+            self.host = host
+            self.port = port
+            self.token = token
+            self.environment = environment
+            self.cardExaminer = cardExaminer
+        }
+    }
+
+    init(options: Options, config: ServeConfig) throws {
+        loader = VersionLoader(root: options.root, environment: options.environment, cardExaminer: options.cardExaminer)
+        configuration = Mutex(config)
+        configPath = options.configPath
+        environment = options.environment
+        token = options.token.map { Array($0.utf8) }
+        if Self.isLoopback(config.host) {
+            allowedHosts = nil
+        } else {
+            var hosts = Set(config.allowedHosts.map { $0.lowercased() })
+            if config.host != "0.0.0.0" && config.host != "::" { hosts.insert(config.host.lowercased()) }
+            allowedHosts = hosts
+        }
+        if config.log.enabled {
+            let metrics = self.metrics
+            log = try PredictionLogWriter(
+                path: try Beneath(root: options.root).checked(PredictionLog.relativePath), capacity: config.log.queue,
+                dropped: { metrics.logDropped.increment() })
+        } else {
+            log = nil
+        }
+        slots.withLock { table in
+            for (name, settings) in config.models { table[name] = Slot(settings: settings) }
+        }
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "127.0.0.1" || host == "::1" || host == "localhost" || host.hasPrefix("127.")
+    }
+
+    // MARK: - Loading and reloading
+
+    /// Brings every model to the version the registry names. `force` retries versions that were refused before
+    /// (SIGHUP); a poll retries only when the registry names another version.
+    func reconcile(force: Bool) async {
+        let busy = reloading.withLock { busy -> Bool in
+            if busy { return true }
+            busy = true
+            return false
+        }
+        if busy { return }
+        defer { reloading.withLock { $0 = false } }
+        if force { reloadConfiguration() }
+        for slot in slots.withLock({ Array($0.values) }).sorted(by: { $0.name < $1.name }) {
+            await reconcile(slot, force: force)
+        }
+    }
+
+    /// Re-reads serve.yaml on SIGHUP: changed model settings take effect through the next load, added models are
+    /// loaded, removed ones stop. A malformed file changes nothing.
+    private func reloadConfiguration() {
+        let config: ServeConfig
+        do {
+            config = try ServeConfig.parse(try Beneath(root: loader.root).read(configPath, limit: 1 << 20))
+        } catch let error as GitMLError {
+            serveLog("\(configPath) not reloaded: \(error.message)")
+            return
+        } catch {
+            serveLog("\(configPath) not reloaded: \(error)")
+            return
+        }
+        var removed: [Slot] = []
+        slots.withLock { table in
+            for (name, slot) in table where config.models[name] == nil {
+                removed.append(slot)
+                table[name] = nil
+            }
+            for (name, settings) in config.models {
+                if let slot = table[name] {
+                    let changed = slot.settings.withLock { old -> Bool in
+                        defer { old = settings }
+                        return old != settings
+                    }
+                    if changed { slot.attempted.withLock { $0 = nil } }
+                } else {
+                    table[name] = Slot(settings: settings)
+                }
+            }
+        }
+        configuration.withLock { $0.models = config.models }
+        for slot in removed {
+            if let old = slot.serving { retire(old) }
+        }
+    }
+
+    private func reconcile(_ slot: Slot, force: Bool) async {
+        let settings = slot.settings.withLock { $0 }
+        let wanted: (version: Int, digest: String)
+        do {
+            wanted = try loader.current(settings)
+        } catch {
+            if slot.serving == nil { refuse(slot, error) }
+            return
+        }
+        let previous = slot.attempted.withLock { $0 }
+        if !force, let previous, previous.version == wanted.version, previous.digest == wanted.digest { return }
+        if let current = slot.serving, current.verified.version == wanted.version,
+            current.verified.digest == wanted.digest, current.settings == settings
+        {
+            slot.attempted.withLock { $0 = wanted }
+            return
+        }
+        slot.attempted.withLock { $0 = wanted }
+        let started = ContinuousClock.now
+        do {
+            let next = try await prepare(settings)
+            let old = slot.state.withLock { state -> ServedVersion? in
+                defer { state = .serving(next) }
+                if case .serving(let old) = state { return old }
+                return nil
+            }
+            serveLog(
+                "\(settings.name)@\(next.verified.version) (\(next.verified.stage), run \(next.verified.run.prefix(12))) "
+                    + "verified and healthy in \(Self.seconds(since: started)) s; serving it at \(next.backend.base)")
+            if let old { retire(old) }
+        } catch {
+            if let error = error as? ServeError {
+                switch error {
+                case .lineageMismatch, .objectMissing: metrics.lineageRefusals.increment()
+                default: break
+                }
+            }
+            if let current = slot.serving {
+                serveLog(
+                    "\(settings.name)@\(wanted.version) refused; still serving version \(current.verified.version): "
+                        + Self.describe(error))
+            } else {
+                refuse(slot, error)
+            }
+        }
+    }
+
+    private func refuse(_ slot: Slot, _ error: Error) {
+        let (code, message, hint) = Self.parts(of: error)
+        serveLog("\(slot.name) refused: \(message)")
+        slot.state.withLock { $0 = .refused(code: code, message: message, hint: hint) }
+    }
+
+    /// Verifies a version, starts its backend and waits until it is healthy.
+    private func prepare(_ settings: ServeConfig.ModelSettings) async throws -> ServedVersion {
+        let instance = "\(generation.add(1, ordering: .relaxed).newValue).\(getpid())"
+        let loader = self.loader
+        let verified = try await Self.offload { try loader.load(settings, instance: instance) }
+        let backend: Backend
+        let metrics = self.metrics
+        let perVersion = metrics.version(model: settings.name, version: String(verified.version))
+        do {
+            switch settings.backend {
+            case .url(let url, let health):
+                backend = Backend(
+                    model: settings.name, version: verified.version, base: url, health: health, launch: nil,
+                    timeoutMilliseconds: settings.timeoutMilliseconds, onRestart: {},
+                    onHealth: { perVersion.up.set(Double($0 ? 1 : 0)) })
+            case .managed(let command, let health):
+                let port = try freeLoopbackPort()
+                let arguments = try Placeholders.substitute(command, verified: verified, port: port)
+                backend = Backend(
+                    model: settings.name, version: verified.version, base: "http://127.0.0.1:\(port)", health: health,
+                    launch: try launch(arguments, verified: verified),
+                    timeoutMilliseconds: settings.timeoutMilliseconds, onRestart: { metrics.restarts.increment() },
+                    onHealth: { perVersion.up.set(Double($0 ? 1 : 0)) })
+            }
+        } catch {
+            ScratchDirectory.remove(verified.directory)
+            throw error
+        }
+        do {
+            try await backend.start(within: settings.startupSeconds)
+        } catch {
+            await backend.stop(grace: 1)
+            ScratchDirectory.remove(verified.directory)
+            throw error
+        }
+        return ServedVersion(verified: verified, settings: settings, backend: backend, metrics: metrics)
+    }
+
+    private func launch(_ arguments: [String], verified: VerifiedVersion) throws -> Backend.Launch {
+        let name = arguments[0]
+        let executable: String
+        if name.contains("/") {
+            executable = name.hasPrefix("/") ? name : loader.root + "/" + name
+        } else {
+            guard let found = Executable.find(name, path: environment["PATH"]) else {
+                throw ProcessError.notFound(name)
+            }
+            executable = found
+        }
+        var childEnvironment = environment
+        childEnvironment["GIT_ML_SERVE_TOKEN"] = nil
+        childEnvironment["GIT_ML_MODEL"] = verified.model
+        childEnvironment["GIT_ML_VERSION"] = String(verified.version)
+        childEnvironment["GIT_ML_RUN"] = verified.run
+        childEnvironment["GIT_ML_ARTIFACTS"] = verified.directory
+        return Backend.Launch(
+            executable: executable, arguments: arguments, environment: childEnvironment, directory: loader.root)
+    }
+
+    /// Stops a replaced version once its in-flight requests finish (at most the drain time).
+    private func retire(_ old: ServedVersion) {
+        let drain = configuration.withLock { $0.drainSeconds }
+        Task {
+            let deadline = ContinuousClock.now + .milliseconds(Int64(drain * 1000))
+            while old.inflight.load(ordering: .acquiring) > 0 && ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            await old.backend.stop()
+            ScratchDirectory.remove(old.verified.directory)
+        }
+    }
+
+    /// Stops every backend and the log writer: the end of a drain.
+    func shutdown() async {
+        let all = slots.withLock { Array($0.values) }
+        for slot in all {
+            if let served = slot.serving {
+                await served.backend.stop()
+                ScratchDirectory.remove(served.verified.directory)
+            }
+        }
+        log?.close()
+    }
+
+    /// True when every configured model serves a version whose backend is up.
+    func readiness() -> (ready: Bool, models: [String: JSONValue]) {
+        var ready = true
+        var models: [String: JSONValue] = [:]
+        for slot in slots.withLock({ Array($0.values) }) {
+            switch slot.state.withLock({ $0 }) {
+            case .starting:
+                ready = false
+                models[slot.name] = .object(["state": .string("starting")])
+            case .refused(let code, let message, _):
+                ready = false
+                models[slot.name] = .object([
+                    "state": .string("refused"), "code": .string(code), "message": .string(message),
+                ])
+            case .serving(let served):
+                let up = served.backend.isUp
+                if !up { ready = false }
+                models[slot.name] = .object([
+                    "state": .string(up ? "ready" : "backend-down"), "version": .int(Int64(served.verified.version)),
+                ])
+            }
+        }
+        return (ready, models)
+    }
+
+    // MARK: - Helpers
+
+    static func parts(of error: Error) -> (String, String, String) {
+        if let error = error as? GitMLError { return (error.code, error.message, error.hint) }
+        return ("internal-error", "\(error)", "")
+    }
+
+    static func describe(_ error: Error) -> String {
+        let (_, message, hint) = parts(of: error)
+        return hint.isEmpty ? message : "\(message) (\(hint))"
+    }
+
+    static func seconds(since start: ContinuousClock.Instant) -> String {
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return JSONWriter.format((seconds * 100).rounded() / 100)
+    }
+
+    /// Runs blocking work (hashing, the registry's files) off the cooperative pool.
+    static func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+}
+
+/// `{port}`, `{artifact}`, `{artifact:<recorded path>}`, `{artifacts}`, `{model}` and `{version}` in a backend's
+/// command.
+enum Placeholders {
+    static func substitute(_ words: [String], verified: VerifiedVersion, port: Int) throws -> [String] {
+        try words.map { word in
+            var result = ""
+            var rest = Substring(word)
+            while let open = rest.firstIndex(of: "{") {
+                result += rest[..<open]
+                guard let close = rest[open...].firstIndex(of: "}") else {
+                    result += rest[open...]
+                    rest = ""
+                    break
+                }
+                let name = String(rest[rest.index(after: open)..<close])
+                rest = rest[rest.index(after: close)...]
+                switch name {
+                case "port": result += String(port)
+                case "model": result += verified.model
+                case "version": result += String(verified.version)
+                case "artifacts": result += verified.directory
+                case "artifact":
+                    guard verified.artifacts.count == 1, let only = verified.artifacts.first else {
+                        throw ServeError.badPlaceholder(
+                            model: verified.model,
+                            placeholder:
+                                "{artifact} (version \(verified.version) has \(verified.artifacts.count) artifacts: name one with {artifact:<path>})"
+                        )
+                    }
+                    result += verified.file(only.path)
+                case _ where name.hasPrefix("artifact:"):
+                    let path = String(name.dropFirst("artifact:".count))
+                    guard verified.artifacts.contains(where: { $0.path == path }) else {
+                        throw ServeError.badPlaceholder(
+                            model: verified.model,
+                            placeholder: "{\(name)} (version \(verified.version) records no artifact \(path))")
+                    }
+                    result += verified.file(path)
+                case _ where name.allSatisfy({ $0.isLetter || $0 == "_" }) && !name.isEmpty:
+                    throw ServeError.badPlaceholder(model: verified.model, placeholder: "{\(name)}")
+                default:
+                    result += "{\(name)}"
+                }
+            }
+            return result + rest
+        }
+    }
+}

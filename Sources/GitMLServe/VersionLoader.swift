@@ -1,0 +1,150 @@
+import GitMLBasics
+import GitMLGates
+import GitMLLineage
+import GitMLRegistry
+import GitMLStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A model version the registry names, with its artifacts re-hashed and laid out for its backend.
+public struct VerifiedVersion: Sendable {
+    public let model: String
+    public let version: Int
+    /// The stage it is in now (or the version's own stage when pinned by number).
+    public let stage: String
+    public let run: String
+    public let commit: String
+    public let artifacts: [ModelArtifact]
+    /// A directory of this gateway's own holding each artifact at its recorded path: hard links to the object
+    /// store's copies (or copies of them) that were hashed after they were linked.
+    public let directory: String
+    /// The version file's digest: a served version is identified by it, so a re-registered file is a change.
+    public let digest: String
+
+    /// The absolute path of the artifact recorded at `path`.
+    public func file(_ path: String) -> String { directory + "/" + path }
+}
+
+/// Reads the registry, re-derives the served stage's promotion and verifies artifacts: the only way a version
+/// reaches a backend.
+public struct VersionLoader: Sendable {
+    public let root: String
+    public let environment: [String: String]
+    /// Examines a version's committed card for a gate that requires sections (handed in by the CLI).
+    public let cardExaminer: (@Sendable (Workspace, String, Int, [String]) throws -> [String])?
+
+    public init(
+        root: String, environment: [String: String],
+        cardExaminer: (@Sendable (Workspace, String, Int, [String]) throws -> [String])?
+    ) {
+        self.root = root
+        self.environment = environment
+        self.cardExaminer = cardExaminer
+    }
+
+    /// Which version `settings` names now, and its version file's digest (cheap: no hashing), to notice a change.
+    public func current(_ settings: ServeConfig.ModelSettings) throws -> (version: Int, digest: String) {
+        let (_, number, version) = try resolve(settings)
+        return (number, version.file.digest)
+    }
+
+    /// The work tree, and the version the registry names for `settings` there.
+    private func resolve(_ settings: ServeConfig.ModelSettings) throws -> (Workspace, Int, ModelState.VersionState) {
+        let workspace = try Workspace(currentDirectory: root, environment: environment)
+        let state = try Registry(source: WorkTreeSource(workspace: workspace)).model(settings.name)
+        guard let number = try? state.resolve(settings.reference), let version = state.versions[number] else {
+            throw ServeError.nothingToServe(model: settings.name, reference: settings.reference)
+        }
+        return (workspace, number, version)
+    }
+
+    /// The version `settings` names, verified: for a stage, its gates are evaluated again under the work tree's
+    /// policy (a forged stage event serves nothing); every artifact is hashed from the object store after it is
+    /// linked where the backend will read it. `instance` keeps two gateways' directories apart.
+    public func load(_ settings: ServeConfig.ModelSettings, instance: String) throws -> VerifiedVersion {
+        let (workspace, number, version) = try resolve(settings)
+        let relative = ".mlops/cache/serve/\(settings.name)/v\(number).\(instance)"
+        let files = workspace.files
+        let directory = try files.checked(relative)
+        ScratchDirectory.remove(directory)
+        try files.makeDirectories(relative)
+        do {
+            for artifact in version.file.artifacts {
+                try place(artifact, model: settings.name, version: number, in: relative, workspace: workspace)
+            }
+            if settings.version == nil {
+                let examiner = cardExaminer.map { examine in
+                    { (name: String, number: Int, sections: [String]) in try examine(workspace, name, number, sections)
+                    }
+                }
+                let (_, _, rows, _) = try GateRunner(workspace: workspace, cardExaminer: examiner).evaluate(
+                    settings.name, version: String(number), stage: settings.stage, artifactsVerified: [])
+                let failed = rows.filter { !$0.passed }
+                if !failed.isEmpty {
+                    throw ServeError.promotionUnverified(
+                        model: settings.name, version: number, stage: settings.stage.rawValue,
+                        reasons: failed.map { "\($0.check): \($0.detail.isEmpty ? $0.observed : $0.detail)" })
+                }
+            }
+        } catch {
+            ScratchDirectory.remove(directory)
+            throw error
+        }
+        let record = try? RunStore(workspace: workspace).read(version.file.run)
+        return VerifiedVersion(
+            model: settings.name, version: number, stage: version.stage.rawValue, run: version.file.run,
+            commit: record?.record["git"]?["commit"]?.string ?? "", artifacts: version.file.artifacts,
+            directory: directory, digest: version.file.digest)
+    }
+
+    /// Links (else copies) the stored object to `directory/<recorded path>` and hashes what was placed.
+    private func place(
+        _ artifact: ModelArtifact, model: String, version: Int, in directory: String, workspace: Workspace
+    ) throws {
+        let parts = artifact.path.split(separator: "/", omittingEmptySubsequences: false)
+        guard !parts.isEmpty, parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }),
+            SHA256.isDigest(artifact.sha256)
+        else {
+            throw ServeError.lineageMismatch(
+                model: model, version: version, path: artifact.path, expected: artifact.sha256,
+                actual: "an invalid path")
+        }
+        let files = workspace.files
+        let object = ".mlops/cache/objects/\(artifact.sha256)"
+        let source: Int32
+        do {
+            source = try files.open(object, flags: O_RDONLY | O_CLOEXEC)
+        } catch {
+            throw ServeError.objectMissing(model: model, version: version, path: artifact.path, sha256: artifact.sha256)
+        }
+        defer { close(source) }
+        if parts.count > 1 { try files.makeDirectories(directory + "/" + parts.dropLast().joined(separator: "/")) }
+        let target = try files.checked(directory + "/" + artifact.path)
+        // Link the very file that was opened (not a name that could be swapped), else copy from it.
+        if linkat(AT_FDCWD, "/proc/self/fd/\(source)", AT_FDCWD, target, AT_SYMLINK_FOLLOW) != 0 {
+            try FileCopy.file(from: "/proc/self/fd/\(source)", to: target, mode: 0o444, durable: false)
+        }
+        let (sha256, size) = try FileHasher().hash(path: target)
+        guard sha256 == artifact.sha256, size == artifact.size else {
+            throw ServeError.lineageMismatch(
+                model: model, version: version, path: artifact.path, expected: artifact.sha256,
+                actual: size == artifact.size ? sha256 : "\(sha256) (\(size) bytes, not \(artifact.size))")
+        }
+    }
+
+    /// Removes directories left by gateways that are gone (their process id no longer runs).
+    public func sweep() {
+        let base = root + "/.mlops/cache/serve"
+        guard (try? Beneath(root: root).isDirectory(".mlops/cache/serve")) == true else { return }
+        for model in FileSystem.list(base) {
+            for entry in FileSystem.list(base + "/" + model) {
+                guard let dot = entry.lastIndex(of: "."), let pid = Int32(entry[entry.index(after: dot)...]) else {
+                    continue
+                }
+                if kill(pid, 0) != 0 && errno == ESRCH { ScratchDirectory.remove(base + "/" + model + "/" + entry) }
+            }
+        }
+    }
+}
