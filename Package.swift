@@ -105,6 +105,7 @@ let package = Package(
                 "GitMLBasics",
             ],
             exclude: ["Snapshots"]),
+        .testTarget(name: "GitMLServeTests", dependencies: ["GitMLServe", "GitMLRegistry", "GitMLBasics"]),
         .testTarget(name: "GitMLRemoteTests", dependencies: ["GitMLRemote", "GitMLLineage", "GitMLBasics"]),
         .testTarget(
             name: "GitMLEndToEndTests", dependencies: ["GitMLTestSupport", "GitMLBasics"], exclude: ["Fixtures"]),

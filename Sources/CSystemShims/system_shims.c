@@ -7,6 +7,10 @@ int gitml_spawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, const
     return posix_spawn_file_actions_addchdir_np(actions, path);
 }
 
+int gitml_spawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
+
 #include <errno.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>

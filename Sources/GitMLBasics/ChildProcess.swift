@@ -116,7 +116,7 @@ public enum ChildProcess {
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
         if input != nil { posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0) }
-        for fd in outPipe + errPipe + inPipe where fd >= 0 { posix_spawn_file_actions_addclose(&actions, fd) }
+        gitml_spawn_file_actions_addclosefrom(&actions, 3)
         if let directory { gitml_spawn_file_actions_addchdir(&actions, directory) }
 
         var attributes = posix_spawnattr_t()
@@ -184,6 +184,9 @@ public enum ChildProcess {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, 2, 1)
+        // None of ours: a backend holding the gateway's listening socket could accept its clients, and would keep
+        // the port after the gateway is gone.
+        gitml_spawn_file_actions_addclosefrom(&actions, 3)
         if let directory { gitml_spawn_file_actions_addchdir(&actions, directory) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

@@ -19,7 +19,12 @@ final class Backend: Sendable {
     let base: String
     let health: String?
     let client: HTTPClient
+    /// A request's time to its answer.
+    let timeoutMilliseconds: Int
     private let launch: Launch?
+    /// Checks the version's files again before a restart; a failure stops the restarts.
+    private let reverify: (@Sendable () throws -> Void)?
+    private let onRefusal: @Sendable (Error) -> Void
     private let state = Synchronization.Mutex<State>(State())
     private let onRestart: @Sendable () -> Void
     private let onHealth: @Sendable (Bool) -> Void
@@ -36,15 +41,24 @@ final class Backend: Sendable {
         var stopping = false
         var up = false
         var restarts = 0
+        var restarting = false
+        var refusal: ServeError?
     }
+
+    /// Why the backend will not be restarted (its files no longer verify), if so.
+    var refusal: ServeError? { state.withLock { $0.refusal } }
 
     /// Whether requests may go to it now.
     var isUp: Bool { state.withLock { $0.up } }
 
     init(
         model: String, version: Int, base: String, health: String?, launch: Launch?, timeoutMilliseconds: Int,
+        reverify: (@Sendable () throws -> Void)? = nil, onRefusal: @escaping @Sendable (Error) -> Void = { _ in },
         onRestart: @escaping @Sendable () -> Void, onHealth: @escaping @Sendable (Bool) -> Void
     ) {
+        self.timeoutMilliseconds = timeoutMilliseconds
+        self.reverify = reverify
+        self.onRefusal = onRefusal
         self.model = model
         self.version = version
         self.base = base
@@ -108,7 +122,10 @@ final class Backend: Sendable {
             let restart = state.withLock { state -> Bool in
                 if state.pid == pid { state.pid = 0 }
                 state.up = false
-                return !state.stopping
+                // One restart loop at a time: a failed restart's own process exits here too.
+                guard !state.stopping && !state.restarting else { return false }
+                state.restarting = true
+                return true
             }
             onHealth(false)
             if restart { Task { await self.restartWithBackoff() } }
@@ -117,10 +134,20 @@ final class Backend: Sendable {
 
     /// Restarts a crashed managed backend: 0.25 s, then doubling up to 30 s between tries.
     private func restartWithBackoff() async {
+        defer { state.withLock { $0.restarting = false } }
         var delay = 0.25
         while !state.withLock({ $0.stopping }) {
             try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
             if state.withLock({ $0.stopping }) { return }
+            do {
+                if let reverify { try await Gateway.offload(reverify) }
+            } catch {
+                let refusal = error as? ServeError
+                state.withLock { $0.refusal = refusal }
+                serveLog("\(model)@\(version): not restarted: \(Gateway.describe(error))")
+                onRefusal(error)
+                return
+            }
             onRestart()
             state.withLock { $0.restarts += 1 }
             do {
@@ -129,10 +156,10 @@ final class Backend: Sendable {
                 setUp(true)
                 return
             } catch {
-                serveLog("\(model)@\(version): the backend did not come back: \(error)")
+                serveLog("\(model)@\(version): the backend did not come back: \(Gateway.describe(error))")
                 let pid = state.withLock { $0.pid }
                 if pid > 0 { ChildProcess.signalGroup(pid, SIGKILL) }
-                // Wait for the exit thread to see the kill, so it does not start a second restart loop.
+                // Wait for the exit thread to see the kill before the next spawn.
                 while state.withLock({ $0.pid == pid && pid > 0 }) { try? await Task.sleep(for: .milliseconds(20)) }
                 delay = min(delay * 2, 30)
             }

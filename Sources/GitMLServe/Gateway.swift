@@ -83,11 +83,12 @@ public final class Gateway: Sendable {
     let metrics = GatewayMetrics()
     let log: PredictionLogWriter?
     let token: [UInt8]?
-    let allowedHosts: Set<String>?
+    let allowedHosts: Set<String>
     let environment: [String: String]
     let configPath: String
     private let generation = Synchronization.Atomic<Int>(0)
-    private let reloading = Synchronization.Mutex<Bool>(false)
+    /// A pass is running; a request for another (a SIGHUP: `force`) waits as `pending` and runs when it ends.
+    private let reloading = Synchronization.Mutex<(busy: Bool, pending: Bool?)>((false, nil))
 
     /// Settings the command line gives.
     public struct Options: Sendable {
@@ -119,13 +120,10 @@ public final class Gateway: Sendable {
         configPath = options.configPath
         environment = options.environment
         token = options.token.map { Array($0.utf8) }
-        if Self.isLoopback(config.host) {
-            allowedHosts = nil
-        } else {
-            var hosts = Set(config.allowedHosts.map { $0.lowercased() })
-            if config.host != "0.0.0.0" && config.host != "::" { hosts.insert(config.host.lowercased()) }
-            allowedHosts = hosts
-        }
+        // Names a browser may reach the gateway by; IP literals and localhost always pass (DNS rebinding needs a name).
+        var hosts = Set(config.allowedHosts.map { $0.lowercased() })
+        if config.host != "0.0.0.0" && config.host != "::" { hosts.insert(config.host.lowercased()) }
+        allowedHosts = hosts
         if config.log.enabled {
             let metrics = self.metrics
             log = try PredictionLogWriter(
@@ -148,16 +146,32 @@ public final class Gateway: Sendable {
     /// Brings every model to the version the registry names. `force` retries versions that were refused before
     /// (SIGHUP); a poll retries only when the registry names another version.
     func reconcile(force: Bool) async {
-        let busy = reloading.withLock { busy -> Bool in
-            if busy { return true }
-            busy = true
+        let busy = reloading.withLock { state -> Bool in
+            if state.busy {
+                state.pending = (state.pending ?? false) || force
+                return true
+            }
+            state.busy = true
             return false
         }
         if busy { return }
-        defer { reloading.withLock { $0 = false } }
-        if force { reloadConfiguration() }
-        for slot in slots.withLock({ Array($0.values) }).sorted(by: { $0.name < $1.name }) {
-            await reconcile(slot, force: force)
+        var force = force
+        while true {
+            if force { reloadConfiguration() }
+            // Every model at once: a backend that is slow to start holds up no other model.
+            let pass = force
+            await withTaskGroup(of: Void.self) { group in
+                for slot in slots.withLock({ Array($0.values) }) {
+                    group.addTask { await self.reconcile(slot, force: pass) }
+                }
+            }
+            let next = reloading.withLock { state -> Bool? in
+                defer { state.pending = nil }
+                if state.pending == nil { state.busy = false }
+                return state.pending
+            }
+            guard let next else { return }
+            force = next
         }
     }
 
@@ -192,7 +206,25 @@ public final class Gateway: Sendable {
                 }
             }
         }
-        configuration.withLock { $0.models = config.models }
+        let restart = configuration.withLock { current -> [String] in
+            var needed: [String] = []
+            if (current.host, current.port) != (config.host, config.port) { needed.append("listen") }
+            if current.allowedHosts != config.allowedHosts { needed.append("allowed_hosts") }
+            if current.log.enabled != config.log.enabled || current.log.queue != config.log.queue {
+                needed.append("log.enabled, log.queue")
+            }
+            let (host, port, hosts, enabled, queue) = (
+                current.host, current.port, current.allowedHosts, current.log.enabled, current.log.queue
+            )
+            current = config
+            (current.host, current.port, current.allowedHosts, current.log.enabled, current.log.queue) = (
+                host, port, hosts, enabled, queue
+            )
+            return needed
+        }
+        if !restart.isEmpty {
+            serveLog("\(configPath): changes to \(restart.joined(separator: ", ")) take effect on a restart")
+        }
         for slot in removed {
             if let old = slot.serving { retire(old) }
         }
@@ -203,8 +235,24 @@ public final class Gateway: Sendable {
         let wanted: (version: Int, digest: String)
         do {
             wanted = try loader.current(settings)
+        } catch let error as ServeError {
+            // The registry names nothing for this stage any more (archived, demoted): stop serving it.
+            if let old = slot.serving {
+                serveLog(
+                    "\(settings.name)@\(old.verified.version) is no longer in \(settings.reference); stopped serving it"
+                )
+                retire(old)
+            }
+            slot.attempted.withLock { $0 = nil }
+            refuse(slot, error)
+            return
         } catch {
-            if slot.serving == nil { refuse(slot, error) }
+            // The registry could not be read (a half-written checkout): keep what serves, and say so.
+            if slot.serving == nil {
+                refuse(slot, error)
+            } else {
+                serveLog("\(settings.name): registry not read: \(Self.describe(error))")
+            }
             return
         }
         let previous = slot.attempted.withLock { $0 }
@@ -247,8 +295,12 @@ public final class Gateway: Sendable {
 
     private func refuse(_ slot: Slot, _ error: Error) {
         let (code, message, hint) = Self.parts(of: error)
-        serveLog("\(slot.name) refused: \(message)")
-        slot.state.withLock { $0 = .refused(code: code, message: message, hint: hint) }
+        let changed = slot.state.withLock { state -> Bool in
+            if case .refused(_, let previous, _) = state, previous == message { return false }
+            state = .refused(code: code, message: message, hint: hint)
+            return true
+        }
+        if changed { serveLog("\(slot.name) refused: \(message)") }
     }
 
     /// Verifies a version, starts its backend and waits until it is healthy.
@@ -272,7 +324,10 @@ public final class Gateway: Sendable {
                 backend = Backend(
                     model: settings.name, version: verified.version, base: "http://127.0.0.1:\(port)", health: health,
                     launch: try launch(arguments, verified: verified),
-                    timeoutMilliseconds: settings.timeoutMilliseconds, onRestart: { metrics.restarts.increment() },
+                    timeoutMilliseconds: settings.timeoutMilliseconds,
+                    reverify: { try VersionLoader.reverify(verified) },
+                    onRefusal: { _ in metrics.lineageRefusals.increment() },
+                    onRestart: { metrics.restarts.increment() },
                     onHealth: { perVersion.up.set(Double($0 ? 1 : 0)) })
             }
         } catch {

@@ -25,6 +25,12 @@ extension Gateway {
         }
         var config = try ServeConfig.parse(
             try files.read(options.configPath, limit: 1 << 20), source: options.configPath)
+        // The repository may not choose to expose the gateway: beyond loopback only when the command line says so.
+        if options.host == nil && !isLoopback(config.host) {
+            throw LineageError.badArgument(
+                "\(options.configPath) asks to listen on \(config.host), beyond this machine",
+                hint: "confirm it on the command line: git ml serve --host \(config.host)")
+        }
         if let host = options.host { config.host = host }
         if let port = options.port { config.port = port }
         let gateway = try Gateway(options: options, config: config)
@@ -57,6 +63,9 @@ extension Gateway {
         let address = "\(config.host):\(config.port)"
         let app = Application(
             responder: GatewayResponder(gateway: self),
+            // An idle keep-alive connection is closed after 75 s (nginx's keepalive_timeout), so idle clients
+            // cannot hold sockets open for ever.
+            server: .http1(configuration: .init(idleTimeout: .seconds(75))),
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? config.port
@@ -71,19 +80,34 @@ extension Gateway {
         group.maximumCancellationDuration = .seconds(5)
         do {
             try await ServiceGroup(configuration: group).run()
+        } catch let error as IOError {
+            await shutdown()
+            let detail: String
+            switch error.errnoCode {
+            case EADDRINUSE: detail = "the address is already in use"
+            case EADDRNOTAVAIL: detail = "that is not an address of this machine"
+            case EACCES: detail = "permission denied (ports below 1024 need privileges)"
+            default: detail = String(cString: strerror(error.errnoCode))
+            }
+            throw ServeError.cannotListen(address: address, detail: detail)
         } catch {
             await shutdown()
             let text = "\(error)"
-            if text.contains("ddress already in use") || text.contains("bind") {
-                throw ServeError.cannotListen(address: address, detail: "the address is already in use")
-            }
-            if text.lowercased().contains("timedout") || text.contains("gracefulShutdownTimedOut") {
-                serveLog("drain took longer than \(JSONWriter.format(config.drainSeconds)) s; stopped")
+            if text.lowercased().contains("timedout") {
+                serveLog(
+                    "drain took longer than \(JSONWriter.format(config.drainSeconds)) s; what was left was cancelled")
                 return
             }
             throw ServeError.cannotListen(address: address, detail: text)
         }
-        serveLog("drained; stopping the backends")
+        let unfinished = slots.withLock { $0.values.compactMap(\.serving) }.reduce(0) {
+            $0 + $1.inflight.load(ordering: .relaxed)
+        }
+        serveLog(
+            unfinished == 0
+                ? "drained; stopping the backends"
+                : "drain_seconds (\(JSONWriter.format(config.drainSeconds))) passed with \(unfinished) request(s) unfinished; stopping"
+        )
         await shutdown()
     }
 }

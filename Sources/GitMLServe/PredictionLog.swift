@@ -1,7 +1,12 @@
 import Dispatch
 import GitMLBasics
+import GitMLLineage
 import GitMLStore
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// One answered request, as the prediction log keeps it.
 struct PredictionEntry: Sendable {
@@ -113,8 +118,11 @@ public enum PredictionLog {
     public static func instances(path: String, model: String, version: Int?, since: Double, limit: Int = 5_000_000)
         throws -> (rows: [JSONValue], requests: Int)
     {
+        guard access(path, F_OK) == 0 else {
+            throw LineageError.badArgument(
+                "no prediction log at \(relativePath)", hint: "serve the model with git ml serve first")
+        }
         let database = try Database(path: path)
-        try database.execute(PredictionLogWriter.schema)
         var rows: [JSONValue] = []
         var requests = 0
         let sql =

@@ -17,7 +17,12 @@ enum Proxy {
 
     /// The largest response body a non-streamed answer may have (it is read whole, so a backend that dies
     /// mid-body is a clean 502 rather than a cut response).
-    static let maximumResponseBytes = 256 << 20
+    static let maximumResponseBytes = 64 << 20
+
+    /// The header names a `Connection` header lists: they belong to that connection too.
+    static func connectionListed(_ values: [String]) -> Set<String> {
+        Set(values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+    }
 
     /// A backend's answer, read whole, or the head of a stream whose body is still coming.
     enum Answer {
@@ -39,15 +44,22 @@ enum Proxy {
     ) async throws(Failure) -> Answer {
         var request = HTTPClientRequest(url: backend.base + path)
         request.method = HTTPMethod(rawValue: method.rawValue)
+        let listed = connectionListed(headers[values: .connection])
         for field in headers {
             let name = field.name.canonicalName
-            if hopByHop.contains(name) || name.hasPrefix("x-git-ml-") && name != "x-git-ml-model" { continue }
+            if hopByHop.contains(name) || listed.contains(name) || name.hasPrefix("x-git-ml-") { continue }
             if dropAuthorization && name == "authorization" { continue }
             request.headers.add(name: field.name.rawName, value: field.value)
         }
         if method != .get && method != .head { request.body = .bytes(body) }
         let response = try await execute(request, on: backend, timeoutMilliseconds: timeoutMilliseconds)
         let status = Int(response.status.code)
+        guard status >= 200 else {
+            throw Failure(
+                status: 502, code: "bad-gateway",
+                message:
+                    "\(backend.model)@\(backend.version): the backend answered \(status), which a gateway cannot relay")
+        }
         if response.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") == true {
             return .stream(status: status, headers: response.headers, body: response.body)
         }
@@ -123,7 +135,7 @@ enum Proxy {
         do {
             answer = try await forward(
                 backend: backend, method: .post, path: "/v1/models/\(model):predict", headers: headers, body: body,
-                timeoutMilliseconds: 30_000, dropAuthorization: true)
+                timeoutMilliseconds: backend.timeoutMilliseconds, dropAuthorization: true)
         } catch {
             return .failure(
                 .init(

@@ -9,6 +9,8 @@ final class ResponseCache: Sendable {
         let contentType: String
     }
 
+    /// Answers larger than this are not kept (so the cache holds at most entries × 1 MiB).
+    static let largestEntry = 1 << 20
     private let capacity: Int
     private let table = Synchronization.Mutex<(entries: [String: Entry], order: [String], head: Int)>(([:], [], 0))
 

@@ -54,14 +54,6 @@ struct Routes {
 
     func answer(_ incoming: Request) async -> Response {
         var request = incoming
-        if let allowed = gateway.allowedHosts {
-            let host = Self.hostName(request.head.authority ?? "")
-            if !allowed.contains(host) {
-                return Self.error(
-                    403, "host-not-allowed", "the Host \(host.isEmpty ? "(none)" : host) is not served here",
-                    "add it to allowed_hosts in serve.yaml")
-            }
-        }
         let path = request.uri.path
         switch (request.method, path) {
         case (.get, "/healthz"), (.get, "/v2/health/live"):
@@ -71,6 +63,12 @@ struct Routes {
             return Self.json(
                 ready ? .ok : .serviceUnavailable, .object(["ready": .bool(ready), "models": .object(models)]))
         default: break
+        }
+        let host = Self.hostName(request.head.authority ?? "")
+        if !Self.isAddress(host) && host != "localhost" && !gateway.allowedHosts.contains(host) {
+            return Self.error(
+                403, "host-not-allowed", "the Host \(host.isEmpty ? "(none)" : host) is not served here",
+                "add it to allowed_hosts in serve.yaml")
         }
         if let refusal = authorize(request) { return refusal }
         switch (request.method, path) {
@@ -128,6 +126,13 @@ struct Routes {
         var difference: UInt8 = 0
         for (x, y) in zip(left.utf8, right.utf8) { difference |= x ^ y }
         return difference == 0
+    }
+
+    /// An IPv4 or IPv6 literal (what no DNS rebinding can produce).
+    static func isAddress(_ host: String) -> Bool {
+        if host.contains(":") { return host.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." } }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isNumber) }
     }
 
     static func hostName(_ authority: String) -> String {
@@ -231,6 +236,27 @@ struct Routes {
         return .success(slot)
     }
 
+    /// The version a slot serves, counted as in use (`inflight`); the caller must give it back.
+    static func acquire(_ slot: Slot) -> Result<ServedVersion, Refusal> {
+        while true {
+            let served: ServedVersion
+            switch slot.state.withLock({ $0 }) {
+            case .starting:
+                return .failure(
+                    Refusal(
+                        status: 503, code: "starting", message: "\(slot.name) is being verified and started",
+                        hint: "wait for GET /readyz"))
+            case .refused(let code, let message, let hint):
+                return .failure(Refusal(status: 503, code: code, message: message, hint: hint))
+            case .serving(let version): served = version
+            }
+            // Counted before it is used, then checked again: a switch in between would retire it under us.
+            served.inflight.add(1, ordering: .sequentiallyConsistent)
+            if slot.serving === served { return .success(served) }
+            served.inflight.subtract(1, ordering: .sequentiallyConsistent)
+        }
+    }
+
     struct Refusal: Error {
         let status: Int
         let code: String
@@ -250,16 +276,12 @@ struct Routes {
         case .failure(let refusal): return Self.error(refusal.status, refusal.code, refusal.message, refusal.hint)
         }
         let served: ServedVersion
-        switch slot.state.withLock({ $0 }) {
-        case .starting:
-            return Self.error(503, "starting", "\(slot.name) is being verified and started", "wait for GET /readyz")
-        case .refused(let code, let message, let hint):
-            return Self.error(503, code, message, hint)
-        case .serving(let version): served = version
+        switch Self.acquire(slot) {
+        case .success(let version): served = version
+        case .failure(let refusal): return Self.error(refusal.status, refusal.code, refusal.message, refusal.hint)
         }
         let metrics = gateway.metrics
         metrics.inflight.increment()
-        served.inflight.add(1, ordering: .relaxed)
         var finished = false
         let estimate = openAIBody.map { Self.estimatedTokens($0, bytes: body.readableBytes) } ?? 0
         if estimate > 0 { served.metrics.inflightTokens.increment(by: estimate) }
@@ -278,6 +300,11 @@ struct Routes {
         headers[HTTPField.Name.gitMLVersion] = served.versionLabel
         headers[HTTPField.Name.gitMLRun] = served.verified.run
 
+        if let refusal = served.backend.refusal {
+            finished = true
+            done(503, nil)
+            return Self.error(503, refusal.code, refusal.message, refusal.hint, headers: headers)
+        }
         if !served.backend.isUp {
             finished = true
             done(503, nil)
@@ -286,7 +313,7 @@ struct Routes {
                 "retry shortly; GET /readyz says when it is back", headers: headers)
         }
         let bytes = Array(body.readableBytesView)
-        let cacheKey = served.cache.map { _ in ResponseCache.key(path: request.uri.path, body: bytes) }
+        let cacheKey = served.cache.map { _ in ResponseCache.key(path: request.uri.description, body: bytes) }
         if let cache = served.cache, let key = cacheKey, let hit = cache.get(key) {
             metrics.cacheHits.increment()
             headers[.contentType] = hit.contentType
@@ -336,7 +363,7 @@ struct Routes {
             Self.copy(backendHeaders, into: &headers)
             let output = Array(responseBody.readableBytesView)
             if case .openAI = target, status == 200 { Self.countUsage(of: output, served: served) }
-            if status == 200, let cache = served.cache, let key = cacheKey {
+            if status == 200, output.count <= ResponseCache.largestEntry, let cache = served.cache, let key = cacheKey {
                 cache.put(
                     key,
                     .init(body: output, contentType: backendHeaders.first(name: "content-type") ?? "application/json"))
@@ -356,22 +383,28 @@ struct Routes {
                     var first = true
                     var code = status
                     defer { done(code, nil) }
-                    do {
-                        for try await chunk in stream {
-                            if first {
-                                first = false
-                                let elapsed = ContinuousClock.now - start
-                                served.metrics.timeToFirstToken.record(elapsed)
-                            }
-                            usage.scan(chunk)
-                            try await writer.write(chunk)
+                    var events = stream.makeAsyncIterator()
+                    while true {
+                        let chunk: ByteBuffer?
+                        do {
+                            chunk = try await events.next()
+                        } catch {
+                            code = 502
+                            serveLog("\(request.uri.path): the backend's stream broke after its head (\(error))")
+                            throw error
                         }
-                    } catch {
-                        code = 502
-                        serveLog(
-                            "\(request.uri.path): the backend's stream broke after its head (\(error)); timeout \(timeout) ms"
-                        )
-                        throw error
+                        guard let chunk else { break }
+                        if first {
+                            first = false
+                            served.metrics.timeToFirstToken.record(ContinuousClock.now - start)
+                        }
+                        usage.scan(chunk.readableBytesView)
+                        do {
+                            try await writer.write(chunk)
+                        } catch {
+                            code = 499  // the client went away (nginx's code for it); not the backend's fault
+                            throw error
+                        }
                     }
                     if let (input, output) = usage.totals { Self.count(input: input, output: output, served: served) }
                     try await writer.finish(nil)
@@ -381,9 +414,10 @@ struct Routes {
 
     /// Copies a backend's response headers, without hop-by-hop ones and without any claiming to be ours.
     static func copy(_ backendHeaders: HTTPHeaders, into headers: inout HTTPFields) {
+        let listed = Proxy.connectionListed(backendHeaders[canonicalForm: "connection"].map(String.init))
         for (name, value) in backendHeaders {
             let lower = name.lowercased()
-            if Proxy.hopByHop.contains(lower) || lower.hasPrefix("x-git-ml-") { continue }
+            if Proxy.hopByHop.contains(lower) || listed.contains(lower) || lower.hasPrefix("x-git-ml-") { continue }
             if let field = HTTPField.Name(name) { headers.append(HTTPField(name: field, value: value)) }
         }
     }
@@ -438,8 +472,8 @@ struct StreamUsage {
     private var pending: [UInt8] = []
     private(set) var totals: (Int, Int)?
 
-    mutating func scan(_ chunk: ByteBuffer) {
-        pending.append(contentsOf: chunk.readableBytesView)
+    mutating func scan(_ chunk: some Collection<UInt8>) {
+        pending.append(contentsOf: chunk)
         while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
             let line = pending[..<newline]
             pending.removeSubrange(...newline)

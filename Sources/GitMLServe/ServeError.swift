@@ -14,6 +14,8 @@ public enum ServeError: GitMLError {
     case backendUnhealthy(model: String, version: Int, detail: String)
     /// The address is taken or cannot be bound.
     case cannotListen(address: String, detail: String)
+    /// A version file names an artifact path the gateway cannot place.
+    case badArtifactPath(model: String, version: Int, path: String, detail: String)
     /// A placeholder in a backend command that the gateway does not know.
     case badPlaceholder(model: String, placeholder: String)
 
@@ -33,6 +35,8 @@ public enum ServeError: GitMLError {
         case .cannotListen(let address, let detail): return "cannot listen on \(address): \(detail)"
         case .badPlaceholder(let model, let placeholder):
             return "models.\(model).backend.command: unknown placeholder \(placeholder)"
+        case .badArtifactPath(let model, let version, let path, let detail):
+            return "\(model)@\(version): the version file's artifact \(path) is \(detail)"
         }
     }
 
@@ -40,12 +44,13 @@ public enum ServeError: GitMLError {
         switch self {
         case .lineageMismatch:
             return
-                "the stored copy was changed after it was registered: fetch it again with git ml pull --force, or register a new version"
+                "the stored copy changed after it was registered: delete .mlops/cache/objects/<sha256> and git ml pull the version again, or serve another version"
         case .objectMissing: return "fetch it with git ml pull <model>@<version>, or serve a version this machine has"
         case .promotionUnverified: return "run git ml gate check for that stage, or serve another version"
         case .nothingToServe: return "promote a version (git ml model promote), or name one with version: in serve.yaml"
         case .backendUnhealthy: return "run the backend's command by hand to see why it fails"
         case .cannotListen: return "pick another port with --port, or stop what is using it"
+        case .badArtifactPath: return "run git ml fsck; serve another version"
         case .badPlaceholder:
             return "use {port}, {artifact}, {artifact:<recorded path>}, {artifacts}, {model} or {version}"
         }
@@ -60,6 +65,7 @@ public enum ServeError: GitMLError {
         case .backendUnhealthy: return "backend-unhealthy"
         case .cannotListen: return "cannot-listen"
         case .badPlaceholder: return "bad-placeholder"
+        case .badArtifactPath: return "bad-artifact-path"
         }
     }
 }

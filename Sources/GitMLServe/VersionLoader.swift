@@ -71,7 +71,15 @@ public struct VersionLoader: Sendable {
         ScratchDirectory.remove(directory)
         try files.makeDirectories(relative)
         do {
+            let paths = Set(version.file.artifacts.map(\.path))
             for artifact in version.file.artifacts {
+                let parts = artifact.path.split(separator: "/")
+                let ancestors = parts.indices.dropLast().map { parts[...$0].joined(separator: "/") }
+                guard paths.count == version.file.artifacts.count, !ancestors.contains(where: paths.contains) else {
+                    throw ServeError.badArtifactPath(
+                        model: settings.name, version: number, path: artifact.path,
+                        detail: "listed twice, or inside another artifact")
+                }
                 try place(artifact, model: settings.name, version: number, in: relative, workspace: workspace)
             }
             if settings.version == nil {
@@ -122,9 +130,10 @@ public struct VersionLoader: Sendable {
         defer { close(source) }
         if parts.count > 1 { try files.makeDirectories(directory + "/" + parts.dropLast().joined(separator: "/")) }
         let target = try files.checked(directory + "/" + artifact.path)
-        // Link the very file that was opened (not a name that could be swapped), else copy from it.
+        // Link the very file that was opened (not a name that could be swapped), else copy the store's file (a
+        // shared store, another file system): either way what was placed is hashed below.
         if linkat(AT_FDCWD, "/proc/self/fd/\(source)", AT_FDCWD, target, AT_SYMLINK_FOLLOW) != 0 {
-            try FileCopy.file(from: "/proc/self/fd/\(source)", to: target, mode: 0o444, durable: false)
+            try FileCopy.file(from: try files.checked(object), to: target, mode: 0o444, durable: false)
         }
         let (sha256, size) = try FileHasher().hash(path: target)
         guard sha256 == artifact.sha256, size == artifact.size else {
@@ -134,17 +143,50 @@ public struct VersionLoader: Sendable {
         }
     }
 
-    /// Removes directories left by gateways that are gone (their process id no longer runs).
+    /// Hashes the placed copies again (before a backend is restarted on them): the store's object is the same file,
+    /// and whoever can write it could have changed it since the version was loaded.
+    public static func reverify(_ verified: VerifiedVersion) throws {
+        for artifact in verified.artifacts {
+            let (sha256, size) = try FileHasher().hash(path: verified.file(artifact.path))
+            guard sha256 == artifact.sha256, size == artifact.size else {
+                throw ServeError.lineageMismatch(
+                    model: verified.model, version: verified.version, path: artifact.path, expected: artifact.sha256,
+                    actual: size == artifact.size ? sha256 : "\(sha256) (\(size) bytes, not \(artifact.size))")
+            }
+        }
+    }
+
+    /// Removes directories left by gateways that are gone (their process id no longer runs), and stops the backends
+    /// such a gateway left running (found by the `GIT_ML_ARTIFACTS` it gave them), which would hold their port and
+    /// serve nobody.
     public func sweep() {
-        let base = root + "/.mlops/cache/serve"
-        guard (try? Beneath(root: root).isDirectory(".mlops/cache/serve")) == true else { return }
-        for model in FileSystem.list(base) {
-            for entry in FileSystem.list(base + "/" + model) {
+        let files = Beneath(root: root)
+        guard (try? files.isDirectory(".mlops/cache/serve")) == true else { return }
+        var dead: [String] = []
+        for model in (try? files.list(".mlops/cache/serve")) ?? [] {
+            for entry in (try? files.list(".mlops/cache/serve/\(model)")) ?? [] {
                 guard let dot = entry.lastIndex(of: "."), let pid = Int32(entry[entry.index(after: dot)...]) else {
                     continue
                 }
-                if kill(pid, 0) != 0 && errno == ESRCH { ScratchDirectory.remove(base + "/" + model + "/" + entry) }
+                if kill(pid, 0) != 0 && errno == ESRCH,
+                    let directory = try? files.checked(".mlops/cache/serve/\(model)/\(entry)")
+                {
+                    dead.append(directory)
+                }
             }
         }
+        guard !dead.isEmpty else { return }
+        let marks = Set(dead.map { "GIT_ML_ARTIFACTS=" + $0 })
+        for process in FileSystem.list("/proc") {
+            guard let pid = Int32(process), pid != getpid(),
+                let environment = try? AtomicFile.read("/proc/\(process)/environ", limit: 1 << 20)
+            else { continue }
+            if environment.split(separator: 0).contains(where: { marks.contains(String(decoding: $0, as: UTF8.self)) })
+            {
+                let group = getpgid(pid)
+                if group > 1 && group != getpgrp() { ChildProcess.signalGroup(group, SIGKILL) }
+            }
+        }
+        for directory in dead { ScratchDirectory.remove(directory) }
     }
 }

@@ -65,9 +65,13 @@ public final class ServeProcess: @unchecked Sendable {
     }
 
     deinit {
+        // SIGTERM first, so the gateway stops its backends; SIGKILL only if it does not exit.
         if !hasExited() {
-            kill(pid, SIGKILL)
-            _ = wait(seconds: 10)
+            kill(pid, SIGTERM)
+            if wait(seconds: 15) == nil {
+                kill(pid, SIGKILL)
+                _ = wait(seconds: 10)
+            }
         }
     }
 

@@ -184,6 +184,60 @@ struct ServeEndToEndTests {
         #expect(metrics.contains("git_ml_backend_restarts_total 2"), "\(metrics)")
     }
 
+    @Test("archiving the served version stops serving it: the stage names nothing, so nothing is served")
+    func archivedStopsServing() throws {
+        let repo = try project(top: "reload_seconds: 0.5\n")
+        let gateway = try ServeProcess(repo)
+        #expect(try ready(gateway), "\(gateway.log)")
+        #expect(try repo.gitML(["model", "archive", "m", "1", "--reason", "bad"]).status == 0)
+        #expect(try ServeProcess.eventually { try predict(gateway).status == 503 }, "\(gateway.log)")
+        #expect(try predict(gateway).json["error"]?["code"] == .string("nothing-to-serve"))
+        #expect(try HTTPExchange.send(gateway.url("/readyz")).status == 503)
+        #expect(gateway.log.contains("no longer in staging"))
+    }
+
+    @Test("a restarted backend gets its files re-hashed first: changed bytes are refused, not served")
+    func restartReverifies() throws {
+        let repo = try project()
+        let gateway = try ServeProcess(repo)
+        #expect(try ready(gateway), "\(gateway.log)")
+        let digest = try TempRepo.sha256(Array("{\"offset\": 100}\n".utf8))
+        let object = repo.root + "/.mlops/cache/objects/" + digest
+        chmod(object, 0o644)
+        try Data("{\"offset\": 666}\n".utf8).write(to: URL(fileURLWithPath: object))  // same size, in place
+        _ = try predict(gateway, test: "die-before-headers")
+        #expect(
+            try ServeProcess.eventually { try predict(gateway).json["error"]?["code"] == .string("lineage-mismatch") },
+            "\(gateway.log)")
+        #expect(gateway.log.contains("not restarted"))
+    }
+
+    @Test("a backend holds none of the gateway's sockets, and a killed gateway's backends are stopped by the next")
+    func backendsOutliveNothing() throws {
+        let repo = try project()
+        var gateway: ServeProcess? = try ServeProcess(repo)
+        let first = try #require(gateway)
+        #expect(try ready(first), "\(first.log)")
+        let port = first.port
+        let backend = try #require(backendPort(first))
+        first.signal(SIGKILL)
+        #expect(first.wait(seconds: 10) != nil)
+        // Nothing listens on the gateway's port any more: the backend did not inherit its socket.
+        let probe = try TempRepo.run(
+            "/usr/bin/python3",
+            [
+                "-c",
+                "import socket,sys\ntry:\n socket.create_connection(('127.0.0.1', \(port)), 2)\n print('open')\nexcept OSError:\n print('closed')",
+            ],
+            in: "/", environment: [:])
+        #expect(probe.stdout.contains("closed"), "\(probe.stdout)\(probe.stderr)")
+        #expect(try HTTPExchange.send("http://127.0.0.1:\(backend)/healthz").status == 200, "the orphan still runs")
+        gateway = nil
+        let second = try ServeProcess(repo)
+        #expect(try ready(second), "\(second.log)")
+        #expect(try HTTPExchange.send("http://127.0.0.1:\(backend)/healthz").status == 0, "the orphan was stopped")
+    }
+
     @Test("all backends down: readiness fails and routes answer 503, the gateway stays up")
     func allBackendsDown() throws {
         let repo = try project()

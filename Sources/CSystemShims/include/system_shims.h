@@ -6,6 +6,10 @@
 /// the child changes directory itself, so the parent's working directory never moves under other threads.
 int gitml_spawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *path);
 
+/// posix_spawn_file_actions_addclosefrom_np (glibc 2.34): the child closes every descriptor from `from` up, so it
+/// inherits none of ours that were opened without close-on-exec (a listening socket, an event loop's).
+int gitml_spawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int from);
+
 /// openat2(2) with `resolve` flags (RESOLVE_BENEATH, RESOLVE_NO_SYMLINKS, RESOLVE_NO_MAGICLINKS), which libc does not
 /// wrap: returns the descriptor, or -1 with errno (ENOSYS where the kernel predates Linux 5.6).
 int gitml_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve);
