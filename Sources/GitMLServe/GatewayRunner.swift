@@ -5,6 +5,7 @@ import GitMLStore
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
@@ -39,6 +40,9 @@ extension Gateway {
                 "warning: listening on \(config.host) with no token: anyone who can reach it may call the models (set GIT_ML_SERVE_TOKEN)"
             )
         }
+        // Tasks run on the event loops' own threads, so a request is not handed between a thread pool and the loop
+        // that owns its sockets (two cores: each hand-off is a context switch). Must come before the first task.
+        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         let result = Synchronization.Mutex<Result<Int32, Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
         Task {

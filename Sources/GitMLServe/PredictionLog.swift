@@ -53,12 +53,14 @@ final class PredictionLogWriter: Sendable {
 
     /// Queues an entry; never blocks.
     func append(_ entry: PredictionEntry) {
-        let accepted = queue.withLock { state -> Bool in
-            guard !state.closed, state.entries.count < capacity else { return false }
+        // The writer wakes on its own every 100 ms; it is woken early only when a batch is worth writing, so a
+        // request never costs a thread switch.
+        let (accepted, count) = queue.withLock { state -> (Bool, Int) in
+            guard !state.closed, state.entries.count < capacity else { return (false, 0) }
             state.entries.append(entry)
-            return true
+            return (true, state.entries.count)
         }
-        if accepted { wake.signal() } else { dropped() }
+        if !accepted { dropped() } else if count == 512 { wake.signal() }
     }
 
     /// Writes what is queued and stops the writer.
@@ -76,7 +78,7 @@ final class PredictionLogWriter: Sendable {
             )
         else { return }
         while true {
-            _ = wake.wait(timeout: .now() + .milliseconds(200))
+            _ = wake.wait(timeout: .now() + .milliseconds(100))
             let (batch, closed) = queue.withLock { state -> ([PredictionEntry], Bool) in
                 let taken = state.entries
                 state.entries.removeAll(keepingCapacity: true)
