@@ -21,7 +21,15 @@ enum Proxy {
 
     /// The header names a `Connection` header lists: they belong to that connection too.
     static func connectionListed(_ values: [String]) -> Set<String> {
-        Set(values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+        var names = Set<String>()
+        for value in values {
+            for item in value.utf8.split(separator: UInt8(ascii: ",")) {
+                let trimmed = item.drop { $0 == 0x20 || $0 == 0x09 }.reversed().drop { $0 == 0x20 || $0 == 0x09 }
+                let lower = trimmed.reversed().map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
+                if !lower.isEmpty { names.insert(String(decoding: lower, as: UTF8.self)) }
+            }
+        }
+        return names
     }
 
     /// A backend's answer, read whole, or the head of a stream whose body is still coming.

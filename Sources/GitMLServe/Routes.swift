@@ -128,21 +128,42 @@ struct Routes {
         return difference == 0
     }
 
-    /// An IPv4 or IPv6 literal (what no DNS rebinding can produce).
+    /// An IPv4 or IPv6 literal (what no DNS rebinding can produce). Byte by byte: this runs on every request.
     static func isAddress(_ host: String) -> Bool {
-        if host.contains(":") { return host.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." } }
-        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts.allSatisfy { !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isNumber) }
+        let bytes = host.utf8
+        if bytes.contains(UInt8(ascii: ":")) {
+            return bytes.allSatisfy {
+                ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) || $0 == 0x3A || $0 == 0x2E
+            }
+        }
+        var dots = 0
+        var digits = 0
+        for byte in bytes {
+            if byte == UInt8(ascii: ".") {
+                guard digits > 0 else { return false }
+                dots += 1
+                digits = 0
+            } else if byte >= 0x30 && byte <= 0x39 {
+                digits += 1
+                if digits > 3 { return false }
+            } else {
+                return false
+            }
+        }
+        return dots == 3 && digits > 0
     }
 
+    /// The host of a `Host` value, lower-cased, without its port or an IPv6 literal's brackets.
     static func hostName(_ authority: String) -> String {
-        var host = Substring(authority.lowercased())
-        if host.hasPrefix("[") {
-            if let end = host.firstIndex(of: "]") { host = host[host.index(after: host.startIndex)..<end] }
-        } else if let colon = host.lastIndex(of: ":") {
-            host = host[..<colon]
+        var bytes = Array(authority.utf8)
+        if bytes.first == UInt8(ascii: "[") {
+            guard let end = bytes.firstIndex(of: UInt8(ascii: "]")) else { return "" }
+            bytes = Array(bytes[1..<end])
+        } else if let colon = bytes.lastIndex(of: UInt8(ascii: ":")) {
+            bytes.removeSubrange(colon...)
         }
-        return String(host)
+        for i in bytes.indices where bytes[i] >= 0x41 && bytes[i] <= 0x5A { bytes[i] |= 0x20 }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     static func target(_ method: HTTPRequest.Method, _ path: String) -> Target? {
