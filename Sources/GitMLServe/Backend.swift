@@ -19,8 +19,6 @@ final class Backend: Sendable {
     let base: String
     let health: String?
     let client: HTTPClient
-    /// Host and port for the fast path (nil when the URL has a path prefix, which only the async path keeps).
-    let address: (host: String, port: Int)?
     /// A request's time to its answer.
     let timeoutMilliseconds: Int
     private let launch: Launch?
@@ -59,7 +57,6 @@ final class Backend: Sendable {
         onRestart: @escaping @Sendable () -> Void, onHealth: @escaping @Sendable (Bool) -> Void
     ) {
         self.timeoutMilliseconds = timeoutMilliseconds
-        address = FastPath.address(base)
         self.reverify = reverify
         self.onRefusal = onRefusal
         self.model = model

@@ -67,10 +67,9 @@ extension Gateway {
         let address = "\(config.host):\(config.port)"
         let app = Application(
             responder: GatewayResponder(gateway: self),
-            // The fast path answers plain predictions in the pipeline, and keeps each connection's state for both
-            // paths: an idle keep-alive connection is closed after 75 s (nginx's keepalive_timeout), and a drain
-            // closes it once its request is answered.
-            server: .http1(configuration: .init(additionalChannelHandlers: [FastPath(gateway: self)])),
+            // An idle keep-alive connection is closed after 75 s (nginx's keepalive_timeout), so idle clients
+            // cannot hold sockets open for ever.
+            server: .http1(configuration: .init(idleTimeout: .seconds(75))),
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? config.port
