@@ -97,8 +97,8 @@ struct DriftCommand: GitMLCommand {
                     "no KServe v1 instances logged for \(name)@\(version ?? 0) in the last \(age.text)",
                     hint: "serve it with git ml serve (log.sample above 0) and send predictions, or widen --since")
             }
-            currentPath =
-                "the prediction log (\(exported.rows) rows from \(exported.requests) requests, last \(age.text))"
+            let requests = "\(exported.requests) request\(exported.requests == 1 ? "" : "s")"
+            currentPath = "the prediction log (\(exported.rows) rows from \(requests), last \(age.text))"
             currentProfile = try ProfileBuilder.build(path: table, source: "the prediction log", name: "current")
             if only.isEmpty { only = exported.columns }
         }
