@@ -241,9 +241,8 @@ struct Routes {
         case .mlflow:
             name = request.headers[HTTPField.Name.gitMLModel] ?? (table.count == 1 ? table.keys.first : nil)
         case .openAI:
-            name =
-                openAI?["model"]?.string.flatMap { table[$0] == nil ? nil : $0 }
-                ?? (table.count == 1 ? table.keys.first : nil)
+            // A model the body names must be one served here (as vLLM answers); no name means the only model.
+            name = openAI?["model"]?.string ?? (table.count == 1 ? table.keys.first : nil)
         }
         guard let name, let slot = table[name] else {
             let known = table.keys.sorted().joined(separator: ", ")

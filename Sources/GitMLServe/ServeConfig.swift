@@ -100,6 +100,9 @@ public struct ServeConfig: Sendable, Equatable {
         config.drainSeconds = try reader.number(top["drain_seconds"], "drain_seconds", 0...3600) ?? config.drainSeconds
         config.reloadSeconds =
             try reader.number(top["reload_seconds"], "reload_seconds", 0...3600) ?? config.reloadSeconds
+        if config.reloadSeconds > 0 && config.reloadSeconds < 0.5 {
+            throw reader.bad("reload_seconds must be 0 (only on SIGHUP) or from 0.5 to 3600")
+        }
         if let log = top["log"], log != .null {
             let members = try reader.mapping(log, "log")
             try reader.only(members, ["sample", "max_bytes", "queue", "enabled"], at: "log.")

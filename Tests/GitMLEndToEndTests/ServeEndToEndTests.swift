@@ -360,6 +360,26 @@ struct ServeEndToEndTests {
         #expect(!gateway.log.contains("s3cret"))
     }
 
+    @Test("DNS rebinding: a Host name that is not this gateway's is refused; addresses and localhost pass")
+    func hostCheck() throws {
+        let repo = try project()
+        let gateway = try ServeProcess(repo)
+        #expect(try ready(gateway), "\(gateway.log)")
+        let body = #"{"instances": [[1]]}"#
+        let rebound = try HTTPExchange.send(
+            gateway.url("/v1/models/m:predict"), method: "POST", body: body, headers: ["Host": "attacker.example"])
+        #expect(rebound.status == 403 && rebound.json["error"]?["code"] == .string("host-not-allowed"))
+        for host in ["localhost:\(gateway.port)", "127.0.0.1", "[::1]:80"] {
+            let allowed = try HTTPExchange.send(
+                gateway.url("/v1/models/m:predict"), method: "POST", body: body, headers: ["Host": host])
+            #expect(allowed.status == 200, "\(host): \(allowed.body)")
+        }
+        // An OpenAI request naming a model that is not served is 404, as vLLM answers, not the only model's answer.
+        let other = try HTTPExchange.send(
+            gateway.url("/v1/chat/completions"), method: "POST", body: #"{"model": "gpt-4"}"#)
+        #expect(other.status == 404, "\(other.body)")
+    }
+
     @Test("a malformed serve.yaml is one line naming the key, exit 2, and nothing listens")
     func malformedConfig() throws {
         let repo = try project()
@@ -372,5 +392,10 @@ struct ServeEndToEndTests {
         try repo.write(".mlops/serve.yaml", "models:\n  m: {backend: {command: [python3, x.py]}}\n")
         let noPort = try repo.gitML(["serve", "--port", "0"])
         #expect(noPort.status == 2 && noPort.stderr.contains("{port}"), "\(noPort.stderr)")
+        // The repository cannot expose the gateway beyond this machine: the command line must say so.
+        try repo.write(
+            ".mlops/serve.yaml", "listen: 0.0.0.0:0\nmodels:\n  m: {backend: {url: \"http://127.0.0.1:1\"}}\n")
+        let exposed = try repo.gitML(["serve"])
+        #expect(exposed.status == 2 && exposed.stderr.contains("--host 0.0.0.0"), "\(exposed.stderr)")
     }
 }

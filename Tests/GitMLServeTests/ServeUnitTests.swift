@@ -80,6 +80,10 @@ struct ServeConfigTests {
                 "listen must be host:port"
             ),
             (
+                "reload_seconds: 0.000001\nmodels:\n  churn:\n    backend: {url: \"http://x:1\"}\n",
+                "reload_seconds must be 0 (only on SIGHUP) or from 0.5"
+            ),
+            (
                 "log: {sample: 2}\nmodels:\n  churn:\n    backend: {url: \"http://x:1\"}\n",
                 "log.sample must be a number from 0 to 1"
             ),
