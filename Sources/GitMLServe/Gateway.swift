@@ -429,8 +429,7 @@ public final class Gateway: Sendable {
 
     static func seconds(since start: ContinuousClock.Instant) -> String {
         let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return JSONWriter.format((seconds * 100).rounded() / 100)
+        return JSONWriter.format((elapsed.seconds * 100).rounded() / 100)
     }
 
     /// Runs blocking work (hashing, the registry's files) off the cooperative pool.
@@ -488,4 +487,9 @@ enum Placeholders {
             return result + rest
         }
     }
+}
+
+extension Duration {
+    /// The duration in seconds, as the log and the metrics report it.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -309,8 +309,7 @@ struct Routes {
             metrics.inflight.decrement()
             served.inflight.subtract(1, ordering: .relaxed)
             if estimate > 0 { served.metrics.inflightTokens.decrement(by: estimate) }
-            let elapsed = ContinuousClock.now - start
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = (ContinuousClock.now - start).seconds
             metrics.request(model: served.verified.model, version: served.versionLabel, code: status, seconds: seconds)
             Self.logEntry(gateway, served, request.uri.path, status, seconds, body, output)
         }

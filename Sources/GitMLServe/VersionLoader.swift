@@ -135,7 +135,12 @@ public struct VersionLoader: Sendable {
         if linkat(AT_FDCWD, "/proc/self/fd/\(source)", AT_FDCWD, target, AT_SYMLINK_FOLLOW) != 0 {
             try FileCopy.file(from: try files.checked(object), to: target, mode: 0o444, durable: false)
         }
-        let (sha256, size) = try FileHasher().hash(path: target)
+        try Self.check(target, against: artifact, model: model, version: version)
+    }
+
+    /// Hashes `file` and throws `lineageMismatch` unless its digest and size are the registry's for `artifact`.
+    private static func check(_ file: String, against artifact: ModelArtifact, model: String, version: Int) throws {
+        let (sha256, size) = try FileHasher().hash(path: file)
         guard sha256 == artifact.sha256, size == artifact.size else {
             throw ServeError.lineageMismatch(
                 model: model, version: version, path: artifact.path, expected: artifact.sha256,
@@ -147,12 +152,7 @@ public struct VersionLoader: Sendable {
     /// and whoever can write it could have changed it since the version was loaded.
     public static func reverify(_ verified: VerifiedVersion) throws {
         for artifact in verified.artifacts {
-            let (sha256, size) = try FileHasher().hash(path: verified.file(artifact.path))
-            guard sha256 == artifact.sha256, size == artifact.size else {
-                throw ServeError.lineageMismatch(
-                    model: verified.model, version: verified.version, path: artifact.path, expected: artifact.sha256,
-                    actual: size == artifact.size ? sha256 : "\(sha256) (\(size) bytes, not \(artifact.size))")
-            }
+            try check(verified.file(artifact.path), against: artifact, model: verified.model, version: verified.version)
         }
     }
 
