@@ -22,7 +22,8 @@ let package = Package(
         .target(
             name: "GitMLCommands",
             dependencies: [
-                "GitMLServe", "GitMLDrift", "GitMLReproduce", "GitMLCards", "GitMLRegistry", "GitMLGates",
+                "GitMLServe", "GitMLRollout", "GitMLDrift", "GitMLReproduce", "GitMLCards", "GitMLRegistry",
+                "GitMLGates",
                 "GitMLRemote",
                 "GitMLLineage",
                 "GitMLGit", "GitMLStore", "GitMLBasics",
@@ -32,11 +33,15 @@ let package = Package(
         .target(
             name: "GitMLServe",
             dependencies: [
-                "GitMLGates", "GitMLRegistry", "GitMLLineage", "GitMLDrift", "GitMLStore", "GitMLBasics",
+                "GitMLRollout", "GitMLGates", "GitMLRegistry", "GitMLLineage", "GitMLDrift", "GitMLStore",
+                "GitMLBasics",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
+        /** Rollouts, pure and without HTTP: the plan file, canary analysis, key routing, agreement, golden probes,
+            export to Argo Rollouts and KServe. GitMLServe drives it. */
+        .target(name: "GitMLRollout", dependencies: ["GitMLBasics"]),
         /** Reproduction: a temporary checkout of the recorded commit, data verification, environment diff, re-run, verdict. */
         .target(
             name: "GitMLReproduce",
@@ -106,6 +111,9 @@ let package = Package(
             ],
             exclude: ["Snapshots"]),
         .testTarget(name: "GitMLServeTests", dependencies: ["GitMLServe", "GitMLRegistry", "GitMLBasics"]),
+        .testTarget(
+            name: "GitMLRolloutTests", dependencies: ["GitMLRollout", "GitMLBasics", "GitMLTestSupport"],
+            exclude: ["Schemas", "Golden"]),
         .testTarget(name: "GitMLRemoteTests", dependencies: ["GitMLRemote", "GitMLLineage", "GitMLBasics"]),
         .testTarget(
             name: "GitMLEndToEndTests", dependencies: ["GitMLTestSupport", "GitMLBasics"], exclude: ["Fixtures"]),

@@ -24,7 +24,7 @@ public struct GitML: ParsableCommand {
             Init.self, Run.self, Snapshot.self, Log.self, Show.self, Diff.self, Verify.self, Fsck.self, Model.self,
             Gate.self,
             Hook.self, Card.self, Reproduce.self, ProfileCommand.self, DriftCommand.self, RemoteCommand.self,
-            PushCommand.self, PullCommand.self, ServeCommand.self,
+            PushCommand.self, PullCommand.self, ServeCommand.self, RolloutCommand.self, ProbeCommand.self,
         ]
     )
 

@@ -75,7 +75,18 @@ public enum Timestamp {
     public static func now() -> String {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
-        var seconds = spec.tv_sec
+        return format(seconds: spec.tv_sec, microseconds: Int32(spec.tv_nsec / 1000))
+    }
+
+    /// A time in seconds since 1970, written as `now()` writes times.
+    public static func format(seconds: Double) -> String {
+        let whole = seconds.rounded(.down)
+        guard whole.isFinite, abs(whole) < 1e12 else { return "" }
+        return format(seconds: Int(whole), microseconds: Int32(min(999_999, (seconds - whole) * 1e6)))
+    }
+
+    private static func format(seconds whole: Int, microseconds: Int32) -> String {
+        var seconds = whole
         var parts = tm()
         gmtime_r(&seconds, &parts)
         func pad(_ n: Int32, _ width: Int) -> String {
@@ -84,7 +95,7 @@ public enum Timestamp {
         }
         return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
             + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))."
-            + "\(pad(Int32(spec.tv_nsec / 1000), 6))Z"
+            + "\(pad(microseconds, 6))Z"
     }
 
     /// Seconds since 1970 for a UTC time written as `now()` writes it (`YYYY-MM-DDTHH:MM:SS[.fraction]Z`);

@@ -97,6 +97,7 @@ public struct ModelState: Sendable {
                 versions[from]?.stage = .archived
             }
             enterProduction(version)
+        case .rollout: break
         }
     }
 

@@ -118,6 +118,9 @@ public struct RegistryEvent: Sendable {
         case gate
         /// Production went back to an earlier version.
         case rollback
+        /// A rollout of a version started, changed step, paused, resumed, was aborted, promoted or finished: the
+        /// decision and the numbers it came from (the fold does not apply it; a promotion is a stage event).
+        case rollout
     }
 
     /// The file name without `.json`: sortable by time, unique by content.
@@ -166,6 +169,9 @@ public struct RegistryEvent: Sendable {
             return "v\(version) gates for \(value["stage"]?.string ?? "?") \(passed ? "passed" : "failed")\(who)"
         case .rollback:
             return "v\(version) back in production, v\(rolledBack.map(String.init) ?? "?") rolled back\(who)\(why)"
+        case .rollout:
+            let strategy = value["strategy"]?.string ?? "?"
+            return "v\(version) \(strategy) rollout \(value["action"]?.string ?? "?")\(who)\(why)"
         }
     }
 

@@ -63,9 +63,10 @@ public struct RegistryWriter {
     }
 
     /// Moves a version to staging or production. A new champion sends the old one to archived.
-    public func promote(_ name: String, version: Int, to stage: Stage, reason: String) throws -> (
-        event: RegistryEvent, archived: Int?
-    ) {
+    /// `evidence` names the record the promotion rests on (a rollout's analysis event) in place of gate evidence.
+    public func promote(_ name: String, version: Int, to stage: Stage, reason: String, evidence named: String? = nil)
+        throws -> (event: RegistryEvent, archived: Int?)
+    {
         let actor = try actor()
         return try locked {
             let (state, current) = try lookup(name, version)
@@ -85,6 +86,7 @@ public struct RegistryWriter {
             }), evidence.passed {
                 fields["evidence"] = .string(evidence.id)
             }
+            if let named { fields["evidence"] = .string(named) }
             return (try write(fields), archived)
         }
     }
@@ -174,6 +176,27 @@ public struct RegistryWriter {
             fields["rolled_back"] = .int(Int64(from))
             fields["artifacts"] = .array(try currentArtifacts(destination.file).map(\.json))
             return (from, to, try write(fields))
+        }
+    }
+
+    /// Records a step of a rollout (`action`: start, advance, pause, resume, abort, promote, finish) with its fields
+    /// (the rollout's id, strategy, and the analysis' numbers).
+    public func recordRollout(
+        _ name: String, version: Int, action: String, reason: String, fields extra: [String: JSONValue]
+    ) throws -> RegistryEvent {
+        let actor = try actor()
+        return try locked {
+            let (_, current) = try lookup(name, version)
+            var fields = extra
+            fields["model"] = .string(name)
+            fields["version"] = .int(Int64(version))
+            fields["kind"] = .string("rollout")
+            fields["action"] = .string(action)
+            fields["actor"] = actor
+            fields["reason"] = .string(reason)
+            fields["run"] = .string(current.file.run)
+            fields["version_digest"] = .string(current.file.digest)
+            return try write(fields)
         }
     }
 

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Dispatch
 import GitMLBasics
 import GitMLLineage
+import GitMLRegistry
 import GitMLStore
 import NIOCore
 import Synchronization
@@ -64,6 +65,14 @@ final class Slot: Sendable {
     /// The version and version-file digest last loaded or refused, so a poll retries only on a change.
     let attempted = Synchronization.Mutex<(version: Int, digest: String)?>(nil)
     let settings: Synchronization.Mutex<ServeConfig.ModelSettings>
+    /// The rollout under way, if any: a candidate beside what `state` serves.
+    let rollout = Synchronization.Mutex<ActiveRollout?>(nil)
+    /// A candidate is being verified and started.
+    let rolloutStarting = Synchronization.Mutex<Bool>(false)
+    /// The rollout whose candidate could not be started (tried again on SIGHUP).
+    let failedRollout = Synchronization.Mutex<String?>(nil)
+    /// The last problem said about the rollout file, so it is logged once.
+    let planProblem = Synchronization.Mutex<String?>(nil)
 
     init(settings: ServeConfig.ModelSettings) {
         name = settings.name
@@ -255,6 +264,10 @@ public final class Gateway: Sendable {
             }
             return
         }
+        // A rollout that made its candidate production moves it into the slot itself (no second backend).
+        if let rollout = slot.rollout.withLock({ $0 }), rollout.candidate.verified.version == wanted.version {
+            return
+        }
         let previous = slot.attempted.withLock { $0 }
         if !force, let previous, previous.version == wanted.version, previous.digest == wanted.digest { return }
         if let current = slot.serving, current.verified.version == wanted.version,
@@ -303,11 +316,19 @@ public final class Gateway: Sendable {
         if changed { serveLog("\(slot.name) refused: \(message)") }
     }
 
-    /// Verifies a version, starts its backend and waits until it is healthy.
-    private func prepare(_ settings: ServeConfig.ModelSettings) async throws -> ServedVersion {
+    /// Verifies a version, starts its backend and waits until it is healthy. `pin` names another version than the
+    /// slot's (a rollout's candidate, a probed version), served with the slot's settings; `gatesFor` has that
+    /// stage's gates evaluated for it again.
+    func prepare(_ settings: ServeConfig.ModelSettings, pin: Int? = nil, gatesFor: Stage? = nil) async throws
+        -> ServedVersion
+    {
         let instance = "\(generation.add(1, ordering: .relaxed).newValue).\(getpid())"
         let loader = self.loader
-        let verified = try await Self.offload { try loader.load(settings, instance: instance) }
+        var target = settings
+        if let pin { target.version = pin }
+        let verified = try await Self.offload { [target] in
+            try loader.load(target, instance: instance, gatesFor: gatesFor)
+        }
         let backend: Backend
         let metrics = self.metrics
         let perVersion = metrics.version(model: settings.name, version: String(verified.version))
@@ -366,7 +387,7 @@ public final class Gateway: Sendable {
     }
 
     /// Stops a replaced version once its in-flight requests finish (at most the drain time).
-    private func retire(_ old: ServedVersion) {
+    func retire(_ old: ServedVersion) {
         let drain = configuration.withLock { $0.drainSeconds }
         Task {
             let deadline = ContinuousClock.now + .milliseconds(Int64(drain * 1000))
@@ -382,6 +403,11 @@ public final class Gateway: Sendable {
     func shutdown() async {
         let all = slots.withLock { Array($0.values) }
         for slot in all {
+            if let rollout = slot.rollout.withLock({ $0 }) {
+                rollout.mirror?.stop()
+                await rollout.candidate.backend.stop()
+                ScratchDirectory.remove(rollout.candidate.verified.directory)
+            }
             if let served = slot.serving {
                 await served.backend.stop()
                 ScratchDirectory.remove(served.verified.directory)

@@ -24,6 +24,8 @@ final class GatewayMetrics: Sendable {
         let timeToFirstToken: DurationHistogram
         let inflightTokens: Gauge
         let tokensPerSecond: Gauge
+        /// Request durations of this version (a rollout's analysis in Prometheus compares two versions by it).
+        let duration: DurationHistogram
         /// Tokens seen in each of the last 10 one-second slots, for tokens per second.
         private let window = Synchronization.Mutex<(second: Int64, slots: [Double])>(
             (0, Array(repeating: 0, count: 10)))
@@ -59,6 +61,11 @@ final class GatewayMetrics: Sendable {
                     helpText: "Estimated tokens of requests in flight (prompt bytes / 4 + max_tokens): a scaling signal"
                 ),
                 labels: labels)
+            duration = registry.makeDurationHistogram(
+                descriptor: .init(
+                    metricName: "git_ml_version_request_duration", unitName: "seconds",
+                    helpText: "Time from request to the end of the response, by model and version"),
+                labels: labels, buckets: GatewayMetrics.latencyBuckets)
             tokensPerSecond = registry.makeGauge(
                 descriptor: .init(
                     metricName: "git_ml_tokens_per_second", unitName: "",

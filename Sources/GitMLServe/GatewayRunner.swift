@@ -130,8 +130,16 @@ struct Reloader: Service {
                 group.addTask { await gateway.reconcile(force: false) }
                 group.addTask {
                     for await _ in await UnixSignalsSequence(trapping: .sighup) {
-                        serveLog("SIGHUP: reloading serve.yaml and the registry")
+                        serveLog("SIGHUP: reloading serve.yaml, the registry and the rollout files")
                         await gateway.reconcile(force: true)
+                        await gateway.followRollouts(force: true)
+                    }
+                }
+                // Rollout files are read four times a second: a pause, abort or rollback takes effect within one.
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(250))
+                        await gateway.followRollouts()
                     }
                 }
                 group.addTask {

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import GitMLBasics
 import GitMLLineage
+import GitMLRollout
 import GitMLStore
 import HTTPTypes
 import Hummingbird
@@ -295,22 +296,44 @@ struct Routes {
         case .success(let found): slot = found
         case .failure(let refusal): return Self.error(refusal.status, refusal.code, refusal.message, refusal.hint)
         }
+        // A rollout under way: the request's bucket (its key hashed with the rollout's id) picks the arm.
+        let rollout = slot.rollout.withLock { $0 }
+        var arm: Arm?
+        var chosen: ServedVersion?
+        if let rollout {
+            arm = .stable
+            let weight = rollout.weight.load(ordering: .relaxed)
+            if weight > 0,
+                Router.toCandidate(bucket: rollout.bucket(headers: request.headers, body: body), percent: weight),
+                let candidate = rollout.acquireCandidate(in: slot)
+            {
+                chosen = candidate
+                arm = .candidate
+            }
+        }
         let served: ServedVersion
-        switch Self.acquire(slot) {
-        case .success(let version): served = version
-        case .failure(let refusal): return Self.error(refusal.status, refusal.code, refusal.message, refusal.hint)
+        if let chosen {
+            served = chosen
+        } else {
+            switch Self.acquire(slot) {
+            case .success(let version): served = version
+            case .failure(let refusal): return Self.error(refusal.status, refusal.code, refusal.message, refusal.hint)
+            }
         }
         let metrics = gateway.metrics
         metrics.inflight.increment()
         var finished = false
         let estimate = openAIBody.map { Self.estimatedTokens($0, bytes: body.readableBytes) } ?? 0
         if estimate > 0 { served.metrics.inflightTokens.increment(by: estimate) }
-        let done: @Sendable (Int, [UInt8]?) -> Void = { [gateway] status, output in
+        let done: @Sendable (Int, [UInt8]?) -> Void = { [gateway, arm] status, output in
             metrics.inflight.decrement()
             served.inflight.subtract(1, ordering: .relaxed)
             if estimate > 0 { served.metrics.inflightTokens.decrement(by: estimate) }
-            let seconds = (ContinuousClock.now - start).seconds
+            let elapsed = ContinuousClock.now - start
+            let seconds = elapsed.seconds
             metrics.request(model: served.verified.model, version: served.versionLabel, code: status, seconds: seconds)
+            served.metrics.duration.record(elapsed)
+            if let arm { rollout?.record(arm, status: status, milliseconds: seconds * 1000) }
             Self.logEntry(gateway, served, request.uri.path, status, seconds, body, output)
         }
         defer { if !finished { done(500, nil) } }
@@ -351,6 +374,7 @@ struct Routes {
             case .predictions(let predictions):
                 let output = Array((JSONWriter.compact(.object(["predictions": .array(predictions)])) + "\n").utf8)
                 done(200, output)
+                Self.mirror(rollout, request, body, 200, output)
                 headers[.contentType] = "application/json"
                 if let cache = served.cache, let key = cacheKey {
                     cache.put(key, .init(body: output, contentType: "application/json"))
@@ -389,6 +413,7 @@ struct Routes {
             }
             finished = true
             done(status, output)
+            Self.mirror(rollout, request, body, status, output)
             return Response(
                 status: HTTPResponse.Status(code: status), headers: headers, body: .init(byteBuffer: responseBody))
         case .stream(let status, let backendHeaders, let stream):
@@ -429,6 +454,19 @@ struct Routes {
                     try await writer.finish(nil)
                 })
         }
+    }
+
+    /// Queues a copy of an answered request for a shadow candidate (the sampled share); never waits.
+    static func mirror(
+        _ rollout: ActiveRollout?, _ request: Request, _ body: ByteBuffer, _ status: Int, _ output: [UInt8]
+    ) {
+        guard let rollout, let mirror = rollout.mirror else { return }
+        let share = rollout.plan.sample
+        guard share >= 1 || Double.random(in: 0..<1) < share else { return }
+        let job = ShadowMirror.Job(
+            method: request.method, path: request.uri.description, headers: request.headers, body: body,
+            primaryStatus: status, primary: output)
+        if !mirror.offer(job) { rollout.dropped.add(1, ordering: .relaxed) }
     }
 
     /// Copies a backend's response headers, without hop-by-hop ones and without any claiming to be ours.

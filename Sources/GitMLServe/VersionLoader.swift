@@ -62,8 +62,11 @@ public struct VersionLoader: Sendable {
 
     /// The version `settings` names, verified: for a stage, its gates are evaluated again under the work tree's
     /// policy (a forged stage event serves nothing); every artifact is hashed from the object store after it is
-    /// linked where the backend will read it. `instance` keeps two gateways' directories apart.
-    public func load(_ settings: ServeConfig.ModelSettings, instance: String) throws -> VerifiedVersion {
+    /// linked where the backend will read it. `instance` keeps two gateways' directories apart. `gatesFor` has the
+    /// gates of that stage evaluated for a version pinned by number (a rollout's candidate, for production).
+    public func load(_ settings: ServeConfig.ModelSettings, instance: String, gatesFor: Stage? = nil) throws
+        -> VerifiedVersion
+    {
         let (workspace, number, version) = try resolve(settings)
         let relative = ".mlops/cache/serve/\(settings.name)/v\(number).\(instance)"
         let files = workspace.files
@@ -82,17 +85,17 @@ public struct VersionLoader: Sendable {
                 }
                 try place(artifact, model: settings.name, version: number, in: relative, workspace: workspace)
             }
-            if settings.version == nil {
+            if let stage = gatesFor ?? (settings.version == nil ? settings.stage : nil) {
                 let examiner = cardExaminer.map { examine in
                     { (name: String, number: Int, sections: [String]) in try examine(workspace, name, number, sections)
                     }
                 }
                 let (_, _, rows, _) = try GateRunner(workspace: workspace, cardExaminer: examiner).evaluate(
-                    settings.name, version: String(number), stage: settings.stage, artifactsVerified: [])
+                    settings.name, version: String(number), stage: stage, artifactsVerified: [])
                 let failed = rows.filter { !$0.passed }
                 if !failed.isEmpty {
                     throw ServeError.promotionUnverified(
-                        model: settings.name, version: number, stage: settings.stage.rawValue,
+                        model: settings.name, version: number, stage: stage.rawValue,
                         reasons: failed.map { "\($0.check): \($0.detail.isEmpty ? $0.observed : $0.detail)" })
                 }
             }

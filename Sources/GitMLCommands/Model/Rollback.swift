@@ -1,13 +1,16 @@
 import ArgumentParser
 import GitMLBasics
 import GitMLRegistry
+import GitMLServe
 
 struct Rollback: GitMLCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Put production back on the previous production version.",
+        abstract: "Put production back on the previous production version (or abort the rollout under way).",
         discussion: """
             Skips gates and analysis: it returns to a version that was already in production. The version \
-            leaving production is marked rolled back, so a later rollback never returns to it unless --to names it.
+            leaving production is marked rolled back, so a later rollback never returns to it unless --to names it. \
+            During a rollout (git ml rollout), it aborts the rollout: the running gateway puts all traffic on the \
+            rollback target within a second (a blue-green candidate already in production is rolled back too).
 
             Example: git ml model rollback churn            (or --to 2)
             """)
@@ -27,8 +30,23 @@ struct Rollback: GitMLCommand {
         let name = Registry.split(model).name
         let state = try Registry(source: WorkTreeSource(workspace: workspace)).model(name)
         let target = try to.map { try state.resolve($0) }
-        let (from, destination, event) = try RegistryWriter(workspace: workspace).rollback(
-            name, to: target, reason: reason)
+        let outcome = try RolloutControl(workspace: workspace).rollback(name, to: target, reason: reason)
+        guard case .registry(let from, let destination, let event) = outcome else {
+            guard case .abortedRollout(let abort) = outcome else { return 0 }
+            let plan = abort.plan
+            if json {
+                let event = abort.rolledBack.map(\.json) ?? .null
+                print(
+                    JSONWriter.pretty(.object(["format": .int(1), "rollout": .string(plan.id), "event": event])),
+                    terminator: "")
+                return 0
+            }
+            print(
+                "aborted the rollout of \(name) version \(plan.candidate): version \(plan.stable), the rollback target, "
+                    + "takes all traffic")
+            print("next: git add .mlops && git commit -m \"Roll back \(name) to \(plan.stable)\"")
+            return 0
+        }
         if json {
             print(JSONWriter.pretty(.object(["format": .int(1), "event": event.json])), terminator: "")
             return 0

@@ -3,6 +3,8 @@
   loop URL SECONDS BODY        sequential POSTs for SECONDS: {"ok": n, "failed": [[status, body]...], "versions": [...]}
   concurrent URL N BODY [HDR]  N POSTs at once: {"answers": [[status, body, version]...]}
   stream URL BODY              an SSE POST: {"status": s, "chunks": [[arrival, data]...], "headers_at": t}
+  latency URL N BODY           N sequential POSTs: {"ok": n, "p50": ms, "p99": ms, "versions": {"1": n}}
+  keyed URL N BODY             N POSTs with x-user-id user-0..N-1: {"versions": ["1", "2", ...]} in key order
   metrics URL                  GET /metrics parsed by prometheus_client: {"family": {"labels-json": value}}
 """
 import http.client
@@ -42,6 +44,22 @@ def main():
             elif len(failed) < 5:
                 failed.append([status, text])
         print(json.dumps({"ok": ok, "failed": failed, "versions": versions}))
+    elif command == "latency":
+        count, body = int(sys.argv[3]), sys.argv[4]
+        times, ok, versions = [], 0, {}
+        for _ in range(count):
+            start = time.perf_counter()
+            status, _, version = post(url, body)
+            times.append((time.perf_counter() - start) * 1000)
+            if status == 200:
+                ok += 1
+                versions[version] = versions.get(version, 0) + 1
+        times.sort()
+        print(json.dumps({"ok": ok, "p50": times[len(times) // 2], "p99": times[int(len(times) * 0.99) - 1],
+                          "versions": versions}))
+    elif command == "keyed":
+        count, body = int(sys.argv[3]), sys.argv[4]
+        print(json.dumps({"versions": [post(url, body, {"x-user-id": "user-%d" % i})[2] for i in range(count)]}))
     elif command == "concurrent":
         count, body = int(sys.argv[3]), sys.argv[4]
         headers = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}

@@ -7,6 +7,9 @@
   die-mid-body        sends the head and part of the body, then kills itself
   wrong-count         answers one prediction fewer than it was sent (so does an instance [-1])
 
+The model file may also hold, for rollout tests: "fail_every": n (every n-th predict answers 500), "delay_ms": d
+(every predict waits d ms) and "hang": true (predicts never answer; health still does).
+
 POST /v1/chat/completions with "stream": true sends three events 0.4 s apart, then a usage event and [DONE];
 without it, one answer with a usage object. GET /calls says how many predict calls came and their sizes.
 """
@@ -20,10 +23,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 calls = []
 lock = threading.Lock()
+settings = {}
+served = [0]
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     offset = 0
 
     def log_message(self, *args):
@@ -59,9 +65,19 @@ class Handler(BaseHTTPRequestHandler):
             os.kill(os.getpid(), signal.SIGKILL)
         if self.path == "/v1/chat/completions":
             return self.chat(body)
+        if settings.get("delay_ms"):
+            time.sleep(settings["delay_ms"] / 1000)
+        if settings.get("fail_every"):
+            with lock:
+                served[0] += 1
+                failing = served[0] % settings["fail_every"] == 0
+            if failing:
+                return self.send(500, {"error": "failing on purpose"})
         instances = body.get("instances", [])
         with lock:
             calls.append(len(instances))
+        if settings.get("hang"):
+            time.sleep(3600)
         predictions = [sum(row) + self.offset if isinstance(row, list) else row for row in instances]
         if mode == "wrong-count" or [-1] in instances:
             predictions = predictions[:-1]
@@ -105,7 +121,8 @@ def main():
     parser.add_argument("--model", required=True)
     args = parser.parse_args()
     with open(args.model) as f:
-        Handler.offset = json.load(f)["offset"]
+        settings.update(json.load(f))
+    Handler.offset = settings["offset"]
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     server.serve_forever()

@@ -1,0 +1,313 @@
+import Foundation
+import GitMLBasics
+import GitMLTestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+private let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+private let client = fixtures.appendingPathComponent("serve_client.py").path
+private let body = #"{"instances": [[1, 2]]}"#
+
+/// A project whose model `m` has version 1 in production (a model file with offset 100) and version 2 registered
+/// with `candidate` as its model file, served from production by the test backend.
+private func project(
+    candidate: String, top: String = "", gates: String = "production:\n  - ungated: true", name: String = #function
+)
+    throws -> TempRepo
+{
+    let repo = try TempRepo(name: name)
+    repo.putGitMLOnPath()
+    #expect(try repo.gitML(["init"]).status == 0)
+    try repo.write(".mlops/gates.yaml", "version: 1\nstaging:\n  - ungated: true\n\(gates)\n")
+    try repo.write(
+        "serving/test_backend.py",
+        try String(contentsOf: fixtures.appendingPathComponent("test_backend.py"), encoding: .utf8))
+    try register(repo, model: #"{"offset": 100}"#, version: 1, production: true, accuracy: "0.97")
+    try repo.write(
+        ".mlops/serve.yaml",
+        """
+        \(top)
+        models:
+          m:
+            backend:
+              command: [python3, serving/test_backend.py, --model, "{artifact}", --port, "{port}"]
+              health: /healthz
+        """)
+    try register(repo, model: candidate, version: 2, production: false)
+    try repo.commitAll("two versions")
+    return repo
+}
+
+private func register(_ repo: TempRepo, model: String, version: Int, production: Bool, accuracy: String = "0.9")
+    throws
+{
+    try repo.write("model.json", model + "\n")
+    try repo.commitAll("model \(version)")
+    let run = try repo.gitML(["snapshot", "--seed", "1", "--metric", "acc=\(accuracy)", "--artifact", "model.json"])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(try repo.gitML(["model", "register", "m"]).status == 0)
+    guard production else { return }
+    let gate = try repo.gitML(["gate", "check", "m", String(version), "--to", "production"])
+    #expect(gate.status == 0, "\(gate.stdout)\(gate.stderr)")
+    let promote = try repo.gitML(["model", "promote", "m", String(version), "--to", "production", "--reason", "t"])
+    #expect(promote.status == 0, "\(promote.stderr)")
+}
+
+private func python() -> String { TestTools.path("python3") ?? "/usr/bin/python3" }
+
+private func clientRun(_ arguments: [String]) throws -> JSONValue {
+    let result = try TempRepo.run(python(), [client] + arguments, in: "/", environment: [:])
+    #expect(result.status == 0, "\(result.stderr)")
+    return try json(result.stdout)
+}
+
+private func ready(_ gateway: ServeProcess) throws -> Bool {
+    try ServeProcess.eventually(30) { try HTTPExchange.send(gateway.url("/readyz")).status == 200 }
+}
+
+private func startRollout(_ repo: TempRepo, _ arguments: [String]) throws {
+    let start = try repo.gitML(["rollout", "start", "m", "2"] + arguments)
+    #expect(start.status == 0, "\(start.stdout)\(start.stderr)")
+}
+
+private func rolloutStarted(_ gateway: ServeProcess) throws -> Bool {
+    try ServeProcess.eventually(30) { gateway.log.contains("rollout m-v2-") && gateway.log.contains("weight") }
+}
+
+private func status(_ repo: TempRepo) throws -> JSONValue {
+    let result = try repo.gitML(["rollout", "status", "m", "--json"])
+    #expect(result.status == 0, "\(result.stderr)")
+    return try json(result.stdout)
+}
+
+private func phase(_ repo: TempRepo) throws -> String { try status(repo)["phase"]?.string ?? "" }
+
+private func production(_ repo: TempRepo) throws -> Int? {
+    let show = try repo.gitML(["model", "show", "m@production", "--json"])
+    return try json(show.stdout)["version"]?.int(in: 0...1_000_000)
+}
+
+/// A request loop running in the background for `seconds`.
+private func loop(_ gateway: ServeProcess, seconds: Double) throws -> TempRepo.Running {
+    try TempRepo.start(
+        python(), [client, "loop", gateway.url("/v1/models/m:predict"), String(seconds), body], in: "/",
+        environment: [:])
+}
+
+@Suite("git ml rollout: canary, shadow and blue-green through real gateways on loopback", .serialized)
+struct RolloutEndToEndTests {
+    @Test("a canary failing 20 % of requests is aborted within two intervals; afterwards only the stable answers")
+    func failingCanaryAborts() throws {
+        let repo = try project(candidate: #"{"offset": 200, "fail_every": 5}"#)
+        let gateway = try ServeProcess(repo)
+        #expect(try ready(gateway), "\(gateway.log)")
+        try startRollout(repo, ["--steps", "50,100", "--interval", "2s", "--min-requests", "20"])
+        #expect(try rolloutStarted(gateway), "\(gateway.log)")
+        let started = Date()
+        let traffic = try loop(gateway, seconds: 6)
+        #expect(try ServeProcess.eventually(10) { try phase(repo) == "aborted" }, "\(gateway.log)")
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(elapsed < 2 * 2 + 1.5, "aborted after \(elapsed) s")
+        _ = try traffic.wait()
+        #expect(try ServeProcess.eventually(5) { gateway.log.contains("ended (aborted by the analysis)") })
+        let after = try clientRun(["latency", gateway.url("/v1/models/m:predict"), "100", body])
+        #expect(after["ok"] == .int(100), "\(after)")
+        #expect(after["versions"] == .object(["1": .int(100)]), "\(after)")
+        // The decision and its numbers: in the rollout file, the registry's history and rollout status.
+        let report = try status(repo)
+        let last = report["intervals"]?.array?.last
+        #expect(last?["verdict"] == .string("abort"), "\(report)")
+        #expect((last?["candidate"]?["errors"]?.int(in: 1...100_000) ?? 0) > 0, "\(report)")
+        #expect(try repo.read(".mlops/rollouts/m.yaml").contains("phase: aborted"))
+        let history = try repo.gitML(["model", "history", "m"]).stdout
+        #expect(history.contains("canary rollout abort") && history.contains("error rate"), "\(history)")
+        // A version whose rollout was aborted is refused next time, unless --force (which is recorded).
+        let again = try repo.gitML(["rollout", "start", "m", "2"])
+        #expect(again.status == 1 && again.stderr.contains("aborted before"), "\(again.stderr)")
+        let forced = try repo.gitML(["rollout", "start", "m", "2", "--force", "--interval", "1h"])
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(try repo.read(".mlops/rollouts/m.yaml").contains("forced: \"a rollout of version 2 was aborted before"))
+    }
+
+    @Test("a slow canary (p99 over the bound) is aborted")
+    func slowCanaryAborts() throws {
+        let repo = try project(candidate: #"{"offset": 200, "delay_ms": 150}"#)
+        let gateway = try ServeProcess(repo)
+        #expect(try ready(gateway), "\(gateway.log)")
+        try startRollout(
+            repo, ["--steps", "50,100", "--interval", "2s", "--min-requests", "5", "--max-p99-ms", "100"])
+        #expect(try rolloutStarted(gateway), "\(gateway.log)")
+        let traffic = try loop(gateway, seconds: 5)
+        #expect(try ServeProcess.eventually(10) { try phase(repo) == "aborted" }, "\(gateway.log)")
+        _ = try traffic.wait()
+        let reason = try status(repo)["reason"]?.string ?? ""
+        #expect(reason.contains("p99") && reason.contains("over 100 ms"), "\(reason)")
+    }
+
+    @Test("a healthy canary walks every step and ends promoted in the registry, the analysis as its evidence")
+    func healthyCanaryPromotes() throws {
+        let repo = try project(candidate: #"{"offset": 200}"#)
+        let gateway = try ServeProcess(repo)
+        #expect(try ready(gateway), "\(gateway.log)")
+        try startRollout(repo, ["--steps", "20,60,100", "--interval", "1.5s", "--min-requests", "10"])
+        #expect(try rolloutStarted(gateway), "\(gateway.log)")
+        let traffic = try loop(gateway, seconds: 12)
+        #expect(try ServeProcess.eventually(20) { try phase(repo) == "promoted" }, "\(gateway.log)")
+        let result = try json(try traffic.wait().stdout)
+        #expect(result["failed"] == .array([]), "\(result)")
+        #expect(try production(repo) == 2)
+        let events = try status(repo)["events"]?.array ?? []
+        let actions = events.compactMap { $0["action"]?.string }
+        #expect(actions == ["start", "advance", "advance", "promote"], "\(actions)")
+        let history = try json(try repo.gitML(["model", "history", "m", "--json"]).stdout)["events"]?.array ?? []
+        let promotion = history.last { $0["kind"] == .string("stage") && $0["to"] == .string("production") }
+        let evidence = events.last?["id"]?.string
+        #expect(promotion?["evidence"]?.string == evidence && evidence != nil, "\(history)")
+        #expect(events.last?["analysis"]?["verdict"] == .string("promote"))
+        #expect(try ServeProcess.eventually(5) { gateway.log.contains("version 2 serves all traffic") })
+        let after = try clientRun(["latency", gateway.url("/v1/models/m:predict"), "50", body])
+        #expect(after["versions"] == .object(["2": .int(50)]), "\(after)")
+    }
+
+    @Test("two gateway processes send the same key to the same arm without talking to each other")
+    func twoGatewaysAgree() throws {
+        let repo = try project(candidate: #"{"offset": 200}"#)
+        let first = try ServeProcess(repo)
+        let second = try ServeProcess(repo)
+        #expect(try ready(first) && ready(second), "\(first.log)\(second.log)")
+        try startRollout(repo, ["--steps", "50,100", "--interval", "1h", "--key", "header:x-user-id"])
+        #expect(try rolloutStarted(first) && rolloutStarted(second), "\(first.log)\(second.log)")
+        #expect(first.log.contains("another gateway analyses it") != second.log.contains("another gateway analyses it"))
+        let a = try clientRun(["keyed", first.url("/v1/models/m:predict"), "60", body])["versions"]
+        let b = try clientRun(["keyed", second.url("/v1/models/m:predict"), "60", body])["versions"]
+        let again = try clientRun(["keyed", first.url("/v1/models/m:predict"), "60", body])["versions"]
+        #expect(a == b && a == again, "\(String(describing: a)) \(String(describing: b))")
+        let versions = a?.array?.compactMap(\.string) ?? []
+        #expect(versions.count == 60 && Set(versions) == ["1", "2"], "\(versions)")
+    }
+
+    @Test("a hung shadow leaves the primary's p99 within 10 % of a run without it, and copies are still sent")
+    func hungShadow() throws {
+        let repo = try project(candidate: #"{"offset": 200, "hang": true}"#)
+        let gateway = try ServeProcess(repo)
+        #expect(try ready(gateway), "\(gateway.log)")
+        let url = gateway.url("/v1/models/m:predict")
+        _ = try clientRun(["latency", url, "200", body])  // warm up connections and caches
+        let before = try clientRun(["latency", url, "1500", body])
+        try startRollout(repo, ["--strategy", "shadow", "--duration", "1h", "--interval", "1h"])
+        #expect(try rolloutStarted(gateway), "\(gateway.log)")
+        let during = try clientRun(["latency", url, "1500", body])
+        #expect(during["versions"] == .object(["1": .int(1500)]), "the primary answered every request: \(during)")
+        // The copies were sent: the hung candidate holds as many as the mirror lets be in flight.
+        let port = gateway.log.components(separatedBy: "candidate at http://127.0.0.1:").dropFirst().first.flatMap {
+            Int($0.prefix { $0.isNumber })
+        }
+        let calls = try HTTPExchange.send("http://127.0.0.1:\(port ?? 0)/calls").json["calls"]?.array?.count ?? 0
+        #expect(calls >= 16, "\(calls) copies reached the shadow: \(gateway.log)")
+        #expect(try repo.gitML(["rollout", "abort", "m"]).status == 0)
+        #expect(try ServeProcess.eventually(5) { gateway.log.contains("ended (the rollout is aborted)") })
+        let after = try clientRun(["latency", url, "1500", body])
+        let baseline = max(before["p99"]?.number ?? 0, after["p99"]?.number ?? 0)
+        let shadowed = during["p99"]?.number ?? .infinity
+        #expect(shadowed <= baseline * 1.1, "p99 \(shadowed) ms with a hung shadow, \(baseline) ms without")
+    }
+
+    @Test("a blue-green switch under load fails no request; blue stays warm, then the candidate is production")
+    func blueGreenUnderLoad() throws {
+        let repo = try project(candidate: #"{"offset": 200}"#)
+        let gateway = try ServeProcess(repo)
+        #expect(try ready(gateway), "\(gateway.log)")
+        let traffic = try loop(gateway, seconds: 8)
+        usleep(1_500_000)
+        try startRollout(repo, ["--strategy", "blue-green", "--keep-warm", "3s"])
+        let result = try json(try traffic.wait().stdout)
+        #expect(result["failed"] == .array([]), "\(result)")
+        #expect(result["versions"] == .array([.string("1"), .string("2")]), "\(result) \(gateway.log)")
+        #expect(try production(repo) == 2)
+        #expect(try ServeProcess.eventually(10) { try phase(repo) == "promoted" }, "\(gateway.log)")
+        #expect(gateway.log.contains("version 2 serves all traffic (the warm period ended)"), "\(gateway.log)")
+    }
+
+    @Test("model rollback during a canary puts all traffic on the rollback target within a second")
+    func rollbackDuringCanary() throws {
+        let repo = try project(candidate: #"{"offset": 200}"#)
+        let gateway = try ServeProcess(repo)
+        #expect(try ready(gateway), "\(gateway.log)")
+        try startRollout(repo, ["--steps", "50,100", "--interval", "1h"])
+        #expect(try rolloutStarted(gateway), "\(gateway.log)")
+        #expect(try status(repo)["rollback_target"] == .int(1))
+        let split = try clientRun(["latency", gateway.url("/v1/models/m:predict"), "100", body])
+        #expect(split["versions"]?["2"] != nil, "\(split)")
+        let rollback = try repo.gitML(["model", "rollback", "m", "--reason", "incident"])
+        #expect(rollback.status == 0, "\(rollback.stderr)")
+        let issued = Date()
+        var took = 0.0
+        #expect(
+            try ServeProcess.eventually(5) {
+                let batch = try clientRun(["latency", gateway.url("/v1/models/m:predict"), "20", body])
+                took = Date().timeIntervalSince(issued)
+                return batch["versions"] == .object(["1": .int(20)])
+            })
+        #expect(took < 1.5, "all traffic on version 1 after \(took) s")
+        #expect(try production(repo) == 1, "the rollback target stays in production")
+        #expect(try phase(repo) == "aborted")
+    }
+
+    @Test("a gateway restarted mid-rollout resumes at the same step")
+    func restartResumes() throws {
+        let repo = try project(candidate: #"{"offset": 200}"#)
+        var gateway = try ServeProcess(repo)
+        #expect(try ready(gateway), "\(gateway.log)")
+        try startRollout(repo, ["--steps", "10,50,100", "--interval", "1.5s", "--min-requests", "15"])
+        #expect(try rolloutStarted(gateway), "\(gateway.log)")
+        // Bursts shorter than an interval, until the second step: without traffic a step holds.
+        #expect(
+            try ServeProcess.eventually(30) {
+                _ = try clientRun(["latency", gateway.url("/v1/models/m:predict"), "150", body])
+                return try status(repo)["state"]?["step"] == .int(1)
+            }, "\(gateway.log)")
+        gateway.signal(SIGTERM)
+        #expect(gateway.wait(seconds: 20) == 0)
+        #expect(try phase(repo) == "running", "stopping a gateway does not end a rollout")
+        gateway = try ServeProcess(repo)
+        #expect(try ready(gateway), "\(gateway.log)")
+        #expect(try ServeProcess.eventually(30) { gateway.log.contains("resumed at step 2") }, "\(gateway.log)")
+        let state = try status(repo)["state"]
+        #expect(state?["step"] == .int(1) && state?["weight"] == .int(50), "\(String(describing: state))")
+        let split = try clientRun(["latency", gateway.url("/v1/models/m:predict"), "200", body])
+        let candidate = split["versions"]?["2"]?.int(in: 0...200) ?? 0
+        #expect((60...140).contains(candidate), "about half to the candidate: \(split)")
+    }
+
+    @Test("start refuses what the registry would refuse; golden probes replay against a version")
+    func refusalsAndProbes() throws {
+        let repo = try project(
+            candidate: #"{"offset": 200}"#, gates: "production:\n  - metric: acc\n    min: 0.95")
+        let refused = try repo.gitML(["rollout", "start", "m", "2"])
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(refused.stderr.contains("gate metric acc") || refused.stderr.contains("acc"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: repo.root + "/.mlops/rollouts/m.yaml"), "nothing written")
+        let forced = try repo.gitML(["rollout", "start", "m", "2", "--force"])
+        #expect(forced.status == 1, "--force does not pass a failing gate: \(forced.stderr)")
+        #expect(try repo.gitML(["rollout", "status", "m"]).status == 2)
+        // Golden probes: version 1 answers sum + 100.
+        try repo.write(
+            "probes.jsonl",
+            """
+            {"name": "sum", "request": {"instances": [[1, 2]]}, "response": {"predictions": [103]}}
+            {"request": {"instances": [[1, 2]]}, "response": {"predictions": [103.0000001]}, "compare": "numeric", "tolerance": 0.001}
+
+            """)
+        let pass = try repo.gitML(["probe", "m@1", "--golden", "probes.jsonl", "--json"])
+        #expect(pass.status == 0, "\(pass.stdout)\(pass.stderr)")
+        #expect(try json(pass.stdout)["probes"] == .int(2))
+        let drift = try repo.gitML(["probe", "m@2", "--golden", "probes.jsonl"])
+        #expect(drift.status == 1 && drift.stdout.contains("2 of 2 golden probes drifted"), "\(drift.stdout)")
+        try repo.write("bad.jsonl", #"{"request": {}, "response": {}, "compare": "fuzzy"}"# + "\n")
+        let bad = try repo.gitML(["probe", "m@1", "--golden", "bad.jsonl"])
+        #expect(bad.status == 2 && bad.stderr.contains("bad.jsonl line 1"), "\(bad.stderr)")
+    }
+}
