@@ -41,12 +41,15 @@ public enum YAMLReader {
         func place(_ value: JSONValue, size: Int) throws {
             nodes += size
             if nodes > maximumNodes { throw InputError.tooLarge(source: source, limit: maximumNodes) }
-            guard let top = stack.popLast() else { result = value; return }
+            guard var top = stack.popLast() else { result = value; return }
             switch top {
             case .sequence(var items, let anchor, let total):
+                // Drop `top`'s reference first, so the append grows the array in place (not a copy per item).
+                top = .sequence(items: [], anchor: nil, size: 0)
                 items.append(value)
                 stack.append(.sequence(items: items, anchor: anchor, size: total + size))
             case .mapping(var members, let key, let anchor, let total, var merged):
+                top = .sequence(items: [], anchor: nil, size: 0)
                 if let key {
                     if key == "<<", case .object(let defaults) = value {
                         // A merge key supplies defaults; the mapping's own keys win, as YAML says.

@@ -95,6 +95,9 @@ public struct GoldenProbe: Sendable {
             guard let request = members["request"], let response = members["response"] else {
                 throw reader.bad("a probe needs request and response")
             }
+            for key in ["name", "path", "compare"] where members[key] != nil && members[key]?.string == nil {
+                throw reader.bad("\(key) must be text")
+            }
             let path = members["path"]?.string
             if let path, !(path.hasPrefix("/") && path.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) && path.count < 1024)
             {
@@ -130,7 +133,8 @@ public struct GoldenProbe: Sendable {
         switch comparison {
         case .exact:
             guard let parsed else { return (false, "the answer is not JSON") }
-            return parsed == response ? (true, "equal") : (false, "differs")
+            // Exact, but 203 and 203.0 are the same number.
+            return Agreement.agree(parsed, response, tolerance: 0) ? (true, "equal") : (false, "differs")
         case .numeric(let tolerance):
             guard let parsed else { return (false, "the answer is not JSON") }
             let passed =

@@ -9,6 +9,8 @@ public enum Arm: String, Sendable, CaseIterable {
 public struct ArmStats: Sendable, Equatable {
     public var requests = 0
     public var errors = 0
+    /// 4xx answers other than 404 and 499: a candidate that refuses inputs the stable version takes.
+    public var clientErrors = 0
     /// Median and 99th percentile latency in milliseconds (nil without requests).
     public var p50: Double?
     public var p99: Double?
@@ -19,11 +21,13 @@ public struct ArmStats: Sendable, Equatable {
     public init() {}
 
     public var errorRate: Double { requests == 0 ? 0 : Double(errors) / Double(requests) }
+    public var clientErrorRate: Double { requests == 0 ? 0 : Double(clientErrors) / Double(requests) }
     public var agreement: Double? { compared == 0 ? nil : Double(agreed) / Double(compared) }
 
     public var json: JSONValue {
         var members: [String: JSONValue] = [
             "requests": .int(Int64(requests)), "errors": .int(Int64(errors)), "error_rate": .double(errorRate),
+            "client_errors": .int(Int64(clientErrors)),
             "p50_ms": p50.map(JSONValue.double) ?? .null, "p99_ms": p99.map(JSONValue.double) ?? .null,
         ]
         if compared > 0 {
@@ -39,6 +43,7 @@ public struct ArmSamples: Sendable {
     public static let capacity = 50_000
     public private(set) var requests = 0
     public private(set) var errors = 0
+    public private(set) var clientErrors = 0
     public private(set) var compared = 0
     public private(set) var agreed = 0
     private var latencies: [Double] = []
@@ -50,6 +55,7 @@ public struct ArmSamples: Sendable {
         guard status != 499 else { return }
         requests += 1
         if status >= 500 || status == 0 { errors += 1 }
+        if (400..<500).contains(status) && status != 404 { clientErrors += 1 }
         if latencies.count < Self.capacity {
             latencies.append(milliseconds)
         } else {
@@ -68,6 +74,7 @@ public struct ArmSamples: Sendable {
         var stats = ArmStats()
         stats.requests = requests
         stats.errors = errors
+        stats.clientErrors = clientErrors
         stats.compared = compared
         stats.agreed = agreed
         let sorted = latencies.sorted()
@@ -130,6 +137,13 @@ public enum RolloutAnalysis {
                 false,
                 "error rate \(percent(candidate.errorRate)) (\(candidate.errors) of \(candidate.requests)) is over "
                     + "\(percent(bounds.maxErrorRate))"
+            )
+        }
+        if stable.requests > 0, candidate.clientErrorRate > stable.clientErrorRate + bounds.maxErrorRate {
+            return (
+                false,
+                "4xx rate \(percent(candidate.clientErrorRate)) is over the stable version's "
+                    + "\(percent(stable.clientErrorRate)) by more than \(percent(bounds.maxErrorRate))"
             )
         }
         if let bound = bounds.maxP99Milliseconds, let p99 = candidate.p99, p99 > bound {

@@ -122,14 +122,23 @@ public enum RolloutExport {
         }
         let selector = #"model="{{args.model}}",version="{{args.version}}""#
         let stableSelector = #"model="{{args.model}}",version="{{args.stable-version}}""#
-        let window = "[\(interval)]"
+        // At least two minutes, so a window holds several scrapes whatever the interval.
+        let window = "[\(max(120, Int(plan.intervalSeconds.rounded(.up))))s]"
+        // No answer yet (an empty vector, or NaN from 0/0) is not a failure; a number over the bound is.
+        func conditions(_ bound: String) -> (String, String) {
+            (
+                "len(result) == 0 || isNaN(result[0]) || result[0] <= \(bound)",
+                "len(result) > 0 && !isNaN(result[0]) && result[0] > \(bound)"
+            )
+        }
+        let errorBound = conditions(JSONWriter.format(bounds.maxErrorRate))
         var metrics: [(name: String, query: String, success: String, failure: String)] = [
             (
                 "error-rate",
-                "sum(rate(git_ml_requests_total{\(selector),code=~\"5..\"}\(window))) / "
+                // A version that never answered 5xx has no 5xx series: `or vector(0)` makes that a 0.
+                "(sum(rate(git_ml_requests_total{\(selector),code=~\"5..\"}\(window))) or vector(0)) / "
                     + "sum(rate(git_ml_requests_total{\(selector)}\(window)))",
-                "result[0] <= \(JSONWriter.format(bounds.maxErrorRate))",
-                "result[0] > \(JSONWriter.format(bounds.maxErrorRate))"
+                errorBound.0, errorBound.1
             )
         ]
         if let p99 = bounds.maxP99Milliseconds {
@@ -138,7 +147,7 @@ public enum RolloutExport {
                 (
                     "p99-latency",
                     "histogram_quantile(0.99, sum by (le) (rate(git_ml_version_request_duration_seconds_bucket{\(selector)}\(window))))",
-                    "result[0] <= \(seconds)", "result[0] > \(seconds)"
+                    conditions(seconds).0, conditions(seconds).1
                 ))
         }
         if let ratio = bounds.maxLatencyRatio {
@@ -148,7 +157,7 @@ public enum RolloutExport {
                     "latency-ratio",
                     "histogram_quantile(0.5, sum by (le) (rate(git_ml_version_request_duration_seconds_bucket{\(selector)}\(window)))) / "
                         + "histogram_quantile(0.5, sum by (le) (rate(git_ml_version_request_duration_seconds_bucket{\(stableSelector)}\(window))))",
-                    "result[0] <= \(bound)", "result[0] > \(bound)"
+                    conditions(bound).0, conditions(bound).1
                 ))
         }
         var analysis =
@@ -179,6 +188,8 @@ public enum RolloutExport {
             "# Exported by git ml rollout export --format argo from \(RolloutPlan.path(model: plan.model)).\n"
             + "# min_requests (\(bounds.minRequests)) has no Argo equivalent: a step with too few requests is judged "
             + "on what it saw.\n"
+            + "# The image must serve version \(plan.candidate) of \(plan.model) (a serve.yaml pinning version: "
+            + "\(plan.candidate)): the queries select by the version label git ml serve gives its metrics.\n"
         return header + rollout.joined(separator: "\n") + "\n---\n" + analysis.joined(separator: "\n") + "\n"
     }
 

@@ -80,6 +80,14 @@ public struct RolloutPlan: Sendable, Equatable {
 
     public static func path(model: String) -> String { "\(directory)/\(model).yaml" }
 
+    /// The largest rollout file read (a reviewer's file is a few hundred bytes).
+    public static let largestFile = 64 << 10
+
+    /// A reason as the file keeps it: at most 1,000 characters, on one line.
+    public static func clip(_ text: String) -> String {
+        String(text.prefix(1000).map { $0.isNewline ? " " : $0 })
+    }
+
     /// Names this rollout: the hash salt for routing and the key of its operational state.
     public var id: String
     public var model: String
@@ -124,6 +132,16 @@ public struct RolloutPlan: Sendable, Equatable {
         case .canary: return steps.isEmpty ? 0 : steps[max(0, min(index, steps.count - 1))]
         case .shadow: return 0
         case .blueGreen: return 100
+        }
+    }
+
+    /// The candidate's share now: the saved weight while the rollout runs (before any gateway saved one, a
+    /// canary's first step and nothing for the others), all of it once promoted, none once aborted or finished.
+    public func currentWeight(saved: Int?) -> Int {
+        switch phase {
+        case .running, .paused: return saved ?? (strategy == .canary ? weight(atStep: 0) : 0)
+        case .promoted: return strategy == .shadow ? 0 : 100
+        case .aborted, .finished: return 0
         }
     }
 

@@ -96,6 +96,8 @@ public final class Gateway: Sendable {
     let environment: [String: String]
     let configPath: String
     private let generation = Synchronization.Atomic<Int>(0)
+    /// Set when the drain ends: no candidate is started or installed any more.
+    let stopping = Synchronization.Atomic<Bool>(false)
     /// A pass is running; a request for another (a SIGHUP: `force`) waits as `pending` and runs when it ends.
     private let reloading = Synchronization.Mutex<(busy: Bool, pending: Bool?)>((false, nil))
 
@@ -235,6 +237,7 @@ public final class Gateway: Sendable {
             serveLog("\(configPath): changes to \(restart.joined(separator: ", ")) take effect on a restart")
         }
         for slot in removed {
+            if let rollout = slot.rollout.withLock({ $0 }) { end(slot, rollout, why: "the model left serve.yaml") }
             if let old = slot.serving { retire(old) }
         }
     }
@@ -401,6 +404,14 @@ public final class Gateway: Sendable {
 
     /// Stops every backend and the log writer: the end of a drain.
     func shutdown() async {
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        // A candidate being started is either installed (and stopped below) or stopped by its own start.
+        let deadline = ContinuousClock.now + .seconds(15)
+        while ContinuousClock.now < deadline,
+            slots.withLock({ $0.values.contains { $0.rolloutStarting.withLock { $0 } } })
+        {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
         let all = slots.withLock { Array($0.values) }
         for slot in all {
             if let rollout = slot.rollout.withLock({ $0 }) {

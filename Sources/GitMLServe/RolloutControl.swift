@@ -49,11 +49,32 @@ public struct RolloutControl {
         try Registry.validate(name: model)
         let path = RolloutPlan.path(model: model)
         guard try workspace.files.exists(path) else { return nil }
-        return try RolloutPlan.parse(try workspace.files.read(path, limit: 1 << 20), model: model, source: path)
+        do {
+            return try RolloutPlan.parse(
+                try workspace.files.read(path, limit: RolloutPlan.largestFile), model: model, source: path)
+        } catch let error as GitMLError {
+            throw RolloutError.unreadable(model: model, detail: error.message)
+        }
     }
 
+    /// Writes the file, having read it back first: nothing is written that the gateway could not read.
     private func save(_ plan: RolloutPlan) throws {
-        try workspace.files.write(Array(plan.yaml().utf8), to: RolloutPlan.path(model: plan.model))
+        let bytes = Array(plan.yaml().utf8)
+        let path = RolloutPlan.path(model: plan.model)
+        _ = try RolloutPlan.parse(bytes, model: plan.model, source: path)
+        try workspace.files.write(bytes, to: path)
+    }
+
+    /// The candidate's production gates, evaluated now as the pre-push hook evaluates them: the failures.
+    private func failedGates(_ model: String, _ candidate: Int) throws -> [String] {
+        let examiner = cardExaminer.map { examine in
+            { [workspace] (name: String, number: Int, sections: [String]) in
+                try examine(workspace, name, number, sections)
+            }
+        }
+        let (_, _, rows, _) = try GateRunner(workspace: workspace, cardExaminer: examiner).evaluate(
+            model, version: String(candidate), stage: .production, artifactsVerified: [])
+        return rows.filter { !$0.passed }.map { "gate \($0.check): \($0.detail.isEmpty ? $0.observed : $0.detail)" }
     }
 
     /// Starts a rollout of `reference` (a version of `model`): refused when the registry would refuse its
@@ -85,22 +106,12 @@ public struct RolloutControl {
             if !refusals.isEmpty && !options.force {
                 throw RolloutError.refused(model: model, version: candidate, reasons: refusals, forceable: true)
             }
-            let examiner = cardExaminer.map { examine in
-                { [workspace] (name: String, number: Int, sections: [String]) in
-                    try examine(workspace, name, number, sections)
-                }
-            }
-            let (_, _, rows, _) = try GateRunner(workspace: workspace, cardExaminer: examiner).evaluate(
-                model, version: String(candidate), stage: .production, artifactsVerified: [])
-            let failed = rows.filter { !$0.passed }
+            let failed = try failedGates(model, candidate)
             if !failed.isEmpty {
-                throw RolloutError.refused(
-                    model: model, version: candidate,
-                    reasons: failed.map { "gate \($0.check): \($0.detail.isEmpty ? $0.observed : $0.detail)" },
-                    forceable: false)
+                throw RolloutError.refused(model: model, version: candidate, reasons: failed, forceable: false)
             }
             let now = Timestamp.now()
-            let stamp = now.filter { $0 != "-" && $0 != ":" }.prefix(15)
+            let stamp = now.filter { $0 != "-" && $0 != ":" && $0 != "." && $0 != "Z" }
             var plan = RolloutPlan(
                 id: "\(model)-v\(candidate)-\(stamp)", model: model, candidate: candidate, stable: stable,
                 strategy: options.strategy, started: now,
@@ -113,8 +124,12 @@ public struct RolloutControl {
             plan.durationSeconds = options.durationSeconds
             plan.sample = options.sample
             plan.keepWarmSeconds = options.keepWarmSeconds
-            if options.force && !refusals.isEmpty { plan.forced = refusals.joined(separator: "; ") }
-            plan.reason = options.reason
+            if options.force && !refusals.isEmpty {
+                plan.forced = RolloutPlan.clip(refusals.joined(separator: "; "))
+            }
+            plan.reason = RolloutPlan.clip(options.reason)
+            // Read back before anything is written, so a plan the gateway could not read leaves no event either.
+            _ = try RolloutPlan.parse(Array(plan.yaml().utf8), model: model, source: RolloutPlan.path(model: model))
             let event = try writer.recordRollout(
                 model, version: candidate, action: "start",
                 reason: options.reason.isEmpty ? "\(options.strategy.rawValue) from version \(stable)" : options.reason,
@@ -140,7 +155,7 @@ public struct RolloutControl {
         try locked {
             var plan = try active(model)
             plan.phase = paused ? .paused : .running
-            plan.reason = reason
+            plan.reason = RolloutPlan.clip(reason)
             _ = try record(plan, action: paused ? "pause" : "resume", reason: reason, decision: nil)
             try save(plan)
             return plan
@@ -160,7 +175,7 @@ public struct RolloutControl {
         try locked {
             var plan = try active(model)
             plan.phase = .aborted
-            plan.reason = reason
+            plan.reason = RolloutPlan.clip(reason)
             _ = try record(plan, action: "abort", reason: reason, decision: decision)
             var rolledBack: RegistryEvent?
             if try registry.model(model).production == plan.candidate {
@@ -182,8 +197,16 @@ public struct RolloutControl {
                 throw RolloutError.notActive(model: model, phase: plan.phase)
             }
             plan.phase = .promoted
-            plan.reason = reason
+            plan.reason = RolloutPlan.clip(reason)
             let state = try registry.model(model)
+            // By hand, the gates are evaluated as `start` did; the analysis' promotion had them evaluated at start
+            // and again by the gateway when it loaded the candidate.
+            if decision == nil {
+                let failed = try failedGates(model, plan.candidate)
+                if !failed.isEmpty {
+                    throw RolloutError.refused(model: model, version: plan.candidate, reasons: failed, forceable: false)
+                }
+            }
             let record = try record(plan, action: "promote", reason: reason, decision: decision)
             var stage = record
             if state.production != plan.candidate {
@@ -215,7 +238,7 @@ public struct RolloutControl {
             var plan = try active(model)
             guard plan.id == id else { return }
             plan.phase = phase
-            plan.reason = reason
+            plan.reason = RolloutPlan.clip(reason)
             _ = try record(plan, action: phase == .promoted ? "complete" : "finish", reason: reason, decision: decision)
             try save(plan)
         }
@@ -231,21 +254,27 @@ public struct RolloutControl {
     }
 
     /// What `model rollback` did.
-    public enum Rollback: Sendable {
+    public struct Rollback: Sendable {
         /// A rollout was under way: it was aborted, so all traffic is on its stable version again.
-        case abortedRollout(Abort)
-        /// Production went back in the registry.
-        case registry(from: Int, to: Int, event: RegistryEvent)
+        public let abortedRollout: Abort?
+        /// Production went back in the registry (not during a canary or shadow unless `--to` named another
+        /// version than the rollout's stable one).
+        public let registry: (from: Int, to: Int, event: RegistryEvent)?
     }
 
-    /// The incident path: during a rollout, abort it (all traffic to the rollback target at once, no analysis);
-    /// otherwise put production back on the previous version.
+    /// The incident path: during a rollout, abort it (all traffic to the rollback target at once, no analysis),
+    /// and move production too when `target` names another version; otherwise put production back on the
+    /// previous version.
     public func rollback(_ model: String, to target: Int?, reason: String) throws -> Rollback {
-        if let plan = try plan(model), plan.phase.isActive, target == nil || target == plan.stable {
-            return .abortedRollout(try abort(model, reason: reason.isEmpty ? "model rollback" : reason))
+        let why = reason.isEmpty ? "model rollback" : reason
+        if let plan = try plan(model), plan.phase.isActive {
+            let aborted = try abort(model, reason: why)
+            let production = try registry.model(model).production
+            guard let target, target != production else { return Rollback(abortedRollout: aborted, registry: nil) }
+            let moved = try writer.rollback(model, to: target, reason: reason)
+            return Rollback(abortedRollout: aborted, registry: moved)
         }
-        let (from, to, event) = try writer.rollback(model, to: target, reason: reason)
-        return .registry(from: from, to: to, event: event)
+        return Rollback(abortedRollout: nil, registry: try writer.rollback(model, to: target, reason: reason))
     }
 
     private func record(_ plan: RolloutPlan, action: String, reason: String, decision: Decision?) throws
@@ -270,6 +299,7 @@ public enum RolloutError: GitMLError {
     case noRollout(model: String)
     case notActive(model: String, phase: RolloutPhase)
     case notCanary(model: String, strategy: Strategy)
+    case unreadable(model: String, detail: String)
 
     public var code: String {
         switch self {
@@ -280,6 +310,7 @@ public enum RolloutError: GitMLError {
         case .noRollout: return "no-rollout"
         case .notActive: return "rollout-not-active"
         case .notCanary: return "not-canary"
+        case .unreadable: return "rollout-file-unreadable"
         }
     }
 
@@ -303,6 +334,7 @@ public enum RolloutError: GitMLError {
         case .notActive(let model, let phase): return "the rollout of \(model) is \(phase.rawValue), not running"
         case .notCanary(let model, let strategy):
             return "the rollout of \(model) is \(strategy.rawValue); Argo Rollouts export needs a canary"
+        case .unreadable(_, let detail): return detail
         }
     }
 
@@ -318,6 +350,10 @@ public enum RolloutError: GitMLError {
         case .noRollout(let model): return "start one: git ml rollout start \(model) <version>"
         case .notActive(let model, _): return "git ml rollout status \(model)"
         case .notCanary: return "export --format kserve works for every strategy"
+        case .unreadable(let model, _):
+            return
+                "a running gateway has sent all traffic to the stable version; fix \(RolloutPlan.path(model: model)) "
+                + "(or git checkout it), then run the command again"
         }
     }
 }

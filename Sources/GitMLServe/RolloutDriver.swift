@@ -20,20 +20,22 @@ final class ActiveRollout: Sendable {
     /// The candidate's share of requests in percent (canary, blue-green; shadow: 0).
     let weight: Synchronization.Atomic<Int>
     let paused: Synchronization.Atomic<Bool>
-    /// This process analyses and decides; other gateways on the same work tree follow the state it saves.
-    let leader: AnalysisLock?
+    /// Held while this process analyses and decides; other gateways on the same work tree follow the state it
+    /// saves, and try to take the lock on every tick (a leader that exits hands over).
+    private let leader = Synchronization.Mutex<AnalysisLock?>(nil)
+    private let lockPath: String?
     let progress: Synchronization.Mutex<RolloutStore.State>
     let samples = Synchronization.Mutex<(stable: ArmSamples, candidate: ArmSamples)>((ArmSamples(), ArmSamples()))
     let mirror: ShadowMirror?
     /// Shadow requests dropped because the mirror's queue was full.
     let dropped = Synchronization.Atomic<Int>(0)
 
-    init(plan: RolloutPlan, candidate: ServedVersion, state: RolloutStore.State, leader: AnalysisLock?, token: Bool) {
+    init(plan: RolloutPlan, candidate: ServedVersion, state: RolloutStore.State, lockPath: String?, token: Bool) {
         self.plan = plan
         self.candidate = candidate
         weight = Atomic(state.weight)
         paused = Atomic(plan.phase == .paused)
-        self.leader = leader
+        self.lockPath = lockPath
         progress = Mutex(state)
         if plan.strategy == .shadow {
             let box = MirrorTarget()
@@ -53,6 +55,15 @@ final class ActiveRollout: Sendable {
     }
 
     private let mirrorTarget: MirrorTarget?
+
+    /// True when this process analyses the rollout (taking the lock when no other process holds it).
+    func takeLeadIfFree() -> Bool {
+        leader.withLock { held in
+            if held != nil { return true }
+            held = lockPath.flatMap { AnalysisLock(path: $0) }
+            return held != nil
+        }
+    }
 
     /// Counts an answer of `arm` in the interval under way.
     func record(_ arm: Arm, status: Int, milliseconds: Double) {
@@ -139,8 +150,10 @@ final class ShadowMirror: Sendable {
         let primary: [UInt8]
     }
 
-    static let queueCapacity = 1000
+    static let queueCapacity = 256
     static let concurrency = 16
+    /// A request whose body and answer together are larger is not copied (the queue holds at most 64 MiB).
+    static let largestCopy = 256 << 10
     private let continuation: AsyncStream<Job>.Continuation
     private let task: Task<Void, Never>
 
@@ -220,24 +233,33 @@ extension Gateway {
         let files = Beneath(root: loader.root)
         do {
             guard try files.exists(path) else { return .some(nil) }
-            let bytes = try files.read(path, limit: 1 << 20)
-            let plan = try RolloutPlan.parse(bytes, model: slot.name, source: path)
-            slot.planProblem.withLock { $0 = nil }
-            return .some(plan)
+            let bytes = try files.read(path, limit: RolloutPlan.largestFile)
+            return .some(try RolloutPlan.parse(bytes, model: slot.name, source: path))
         } catch {
-            let text = Self.describe(error)
-            let changed = slot.planProblem.withLock { old -> Bool in
-                defer { old = text }
-                return old != text
-            }
-            if changed { serveLog("\(path) not followed (what is running goes on): \(text)") }
+            note(slot, "\(path) not followed: \(Self.describe(error))")
             return nil
         }
     }
 
+    /// Logs `text` unless it is what was last said about this slot's rollout.
+    private func note(_ slot: Slot, _ text: String) {
+        let changed = slot.planProblem.withLock { old -> Bool in
+            defer { old = text }
+            return old != text
+        }
+        if changed { serveLog(text) }
+    }
+
     private func followRollout(_ slot: Slot, force: Bool) async {
-        guard let read = readPlan(slot) else { return }
-        let plan = read
+        let store = try? RolloutStore(root: loader.root)
+        guard let plan = readPlan(slot) else {
+            // Unreadable (a merge conflict, a bad edit): fail safe, all traffic to the stable version.
+            if let active = slot.rollout.withLock({ $0 }) {
+                end(slot, active, why: "the rollout file is unreadable")
+                slot.failedRollout.withLock { $0 = active.plan.id }
+            }
+            return
+        }
         if let active = slot.rollout.withLock({ $0 }) {
             guard let plan, plan.id == active.plan.id, plan.phase.isActive else {
                 if let plan, plan.id == active.plan.id, plan.phase == .promoted {
@@ -249,27 +271,54 @@ extension Gateway {
                 }
                 return
             }
+            // Production moved under the rollout (a rollback or promotion by hand): its plan no longer holds.
+            if let serving = slot.serving?.verified.version, serving != plan.stable, serving != plan.candidate {
+                active.weight.store(0, ordering: .sequentiallyConsistent)
+                let reason = "version \(serving) was put in production during the rollout"
+                await control(slot.name, "record the abort") { _ = try $0.abort(slot.name, reason: reason) }
+                try? store?.markEnded(rollout: plan.id, why: reason)
+                end(slot, active, why: reason)
+                return
+            }
             active.paused.store(plan.phase == .paused, ordering: .relaxed)
-            if active.leader != nil {
+            if active.takeLeadIfFree() {
                 await analyse(slot, active)
-            } else if let state = try? RolloutStore(root: loader.root).state(model: slot.name, rollout: plan.id) {
+            } else if let state = try? store?.state(model: slot.name, rollout: plan.id) {
                 active.weight.store(state.weight, ordering: .relaxed)
                 active.progress.withLock { $0 = state }
             }
             return
         }
-        guard let plan, plan.phase.isActive else { return }
+        guard let plan, plan.phase.isActive, !stopping.load(ordering: .relaxed) else { return }
         if force { slot.failedRollout.withLock { $0 = nil } }
         guard slot.failedRollout.withLock({ $0 }) != plan.id, let stable = slot.serving else { return }
+        if (try? store?.hasEnded(rollout: plan.id)) == true { return }
+        let settings = slot.settings.withLock { $0 }
+        guard settings.version == nil, settings.stage == .production else {
+            note(
+                slot,
+                "\(slot.name): rollout \(plan.id) not started: serve.yaml serves \(settings.reference), and a "
+                    + "rollout's versions come from production (set stage: production)")
+            return
+        }
         guard stable.verified.version == plan.stable else {
-            let note =
-                "\(slot.name): the rollout's stable version is \(plan.stable), but this gateway serves version "
-                + "\(stable.verified.version); waiting"
-            let changed = slot.planProblem.withLock { old -> Bool in
-                defer { old = note }
-                return old != note
+            if plan.strategy == .blueGreen, stable.verified.version == plan.candidate,
+                (try? store?.state(model: slot.name, rollout: plan.id))??.switched != nil
+            {
+                // Restarted after its switch: blue is gone and the candidate is production; the rollout is done.
+                slot.failedRollout.withLock { $0 = plan.id }
+                await control(slot.name, "complete the rollout") {
+                    try $0.finish(
+                        slot.name, id: plan.id, phase: .promoted,
+                        reason: "the gateway restarted after the switch; version \(plan.candidate) is production",
+                        decision: nil)
+                }
+                return
             }
-            if changed { serveLog(note) }
+            note(
+                slot,
+                "\(slot.name): the rollout's stable version is \(plan.stable), but this gateway serves version "
+                    + "\(stable.verified.version); waiting")
             return
         }
         let starting = slot.rolloutStarting.withLock { busy -> Bool in
@@ -300,7 +349,6 @@ extension Gateway {
         }
         let store = try? RolloutStore(root: loader.root)
         let lockPath = try? Beneath(root: loader.root).checked(".mlops/cache/rollout-\(slot.name).analysis.lock")
-        let leader = lockPath.flatMap { AnalysisLock(path: $0) }
         let now = Timestamp.nowSeconds()
         let saved = (try? store?.state(model: slot.name, rollout: plan.id)) ?? nil
         var state =
@@ -310,24 +358,28 @@ extension Gateway {
                 stepStarted: now, started: now, switched: nil)
         if plan.strategy == .canary { state.weight = plan.weight(atStep: state.step) }
         let rollout = ActiveRollout(
-            plan: plan, candidate: candidate, state: state, leader: leader, token: token != nil)
+            plan: plan, candidate: candidate, state: state, lockPath: lockPath, token: token != nil)
+        let leader = rollout.takeLeadIfFree()
         let installed = slot.rollout.withLock { current -> Bool in
-            guard current == nil, slot.serving === stable else { return false }
+            guard current == nil, slot.serving === stable, !stopping.load(ordering: .relaxed),
+                slots.withLock({ $0[slot.name] === slot })
+            else { return false }
             current = rollout
             return true
         }
         guard installed else {
+            // Never reachable by a request: stopped here, before the drain (which waits for this start) ends.
             rollout.mirror?.stop()
-            retire(candidate)
+            await candidate.backend.stop()
+            ScratchDirectory.remove(candidate.verified.directory)
             return
         }
-        if leader != nil { try? store?.save(model: slot.name, state) }
+        if leader { try? store?.save(model: slot.name, state) }
         serveLog(
             "\(slot.name)@\(plan.candidate): \(plan.strategy.rawValue) rollout \(plan.id) "
                 + (saved == nil ? "started" : "resumed at step \(state.step + 1)")
                 + " in \(Self.seconds(since: started)) s; candidate at \(candidate.backend.base), weight \(state.weight) %"
-                + (leader == nil ? " (another gateway analyses it)" : ""))
-        if plan.strategy == .blueGreen && state.switched == nil && leader != nil { await switchOver(slot, rollout) }
+                + (leader ? "" : " (another gateway analyses it)"))
     }
 
     /// Blue-green: all traffic to the candidate in one store (requests under way on blue finish there), then
@@ -351,15 +403,20 @@ extension Gateway {
         let now = Timestamp.nowSeconds()
         let state = rollout.progress.withLock { $0 }
         if plan.strategy == .blueGreen {
-            guard let switched = state.switched else { return }
+            guard !rollout.paused.load(ordering: .relaxed) else { return }
+            guard let switched = state.switched else {
+                await switchOver(slot, rollout)
+                return
+            }
             if now - switched >= plan.keepWarmSeconds {
-                await control(slot.name, "complete the rollout") {
+                let recorded = await control(slot.name, "complete the rollout") {
                     try $0.finish(
                         slot.name, id: plan.id, phase: .promoted,
                         reason: "version \(plan.stable) kept warm for \(JSONWriter.format(plan.keepWarmSeconds)) s",
                         decision: nil)
                 }
-                adopt(slot, rollout, why: "the warm period ended")
+                // Unrecorded, the file still says running: blue stays warm and the next tick tries again.
+                if recorded { adopt(slot, rollout, why: "the warm period ended") }
             }
             return
         }
@@ -401,26 +458,37 @@ extension Gateway {
             await control(slot.name, "record the abort") {
                 _ = try $0.abort(slot.name, reason: "analysis: \(decision.reason)", decision: decision)
             }
+            // Aborted here whether or not the file could say so: never started again, even after a restart.
+            slot.failedRollout.withLock { $0 = plan.id }
+            try? store?.markEnded(rollout: plan.id, why: decision.reason)
             end(slot, rollout, why: "aborted by the analysis")
         case .promote:
-            await control(slot.name, "promote the candidate") {
+            let promoted = await control(slot.name, "promote the candidate") {
                 _ = try $0.promote(slot.name, reason: "analysis: every step passed", decision: decision)
             }
-            adopt(slot, rollout, why: "every step passed")
+            // Not promoted (aborted meanwhile, no identity): the candidate is not adopted; the file decides next.
+            if promoted {
+                adopt(slot, rollout, why: "every step passed")
+            } else {
+                rollout.progress.withLock { $0.stepStarted = now }
+            }
         case .finish:
             await control(slot.name, "record the end of the shadow") {
                 try $0.finish(
                     slot.name, id: plan.id, phase: .finished, reason: "shadow over: \(decision.reason)",
                     decision: decision)
             }
+            slot.failedRollout.withLock { $0 = plan.id }
+            try? store?.markEnded(rollout: plan.id, why: decision.reason)
             end(slot, rollout, why: "the shadow's duration ended")
         }
     }
 
     /// Runs a change of the rollout file and the registry off the event loops; a failure is logged (the routing
     /// has already changed).
+    @discardableResult
     private func control(_ model: String, _ what: String, _ change: @escaping @Sendable (RolloutControl) throws -> Void)
-        async
+        async -> Bool
     {
         let root = loader.root
         let environment = self.environment
@@ -429,13 +497,15 @@ extension Gateway {
                 try change(
                     RolloutControl(workspace: try Workspace(currentDirectory: root, environment: environment)))
             }
+            return true
         } catch {
             serveLog("\(model): could not \(what): \(Self.describe(error))")
+            return false
         }
     }
 
     /// The rollout is over without the candidate: all traffic stays on (or returns to) the stable version.
-    private func end(_ slot: Slot, _ rollout: ActiveRollout, why: String) {
+    func end(_ slot: Slot, _ rollout: ActiveRollout, why: String) {
         rollout.weight.store(0, ordering: .sequentiallyConsistent)
         guard detach(slot, rollout) else { return }
         serveLog(

@@ -16,6 +16,7 @@ public struct RolloutStore: Sendable {
             id INTEGER PRIMARY KEY, model TEXT NOT NULL, rollout TEXT NOT NULL, time REAL NOT NULL,
             decision TEXT NOT NULL);
         CREATE INDEX IF NOT EXISTS rollout_intervals_rollout ON rollout_intervals (rollout, time);
+        CREATE TABLE IF NOT EXISTS rollout_ended (rollout TEXT PRIMARY KEY, why TEXT NOT NULL, time REAL NOT NULL);
         """
 
     /// Where a running rollout stands.
@@ -77,6 +78,21 @@ public struct RolloutStore: Sendable {
                 rollout: id, step: Int(clamping: row.integer(0)), weight: Int(clamping: row.integer(1)),
                 stepStarted: row.real(2), started: row.real(3), switched: row.isNull(4) ? nil : row.real(4))
         }
+        return found
+    }
+
+    /// Marks a rollout ended by a gateway's own decision (an abort, a shadow's end): never started again here,
+    /// even when its file could not say so (no identity to record it with).
+    public func markEnded(rollout id: String, why: String) throws {
+        try open().prepare("INSERT OR REPLACE INTO rollout_ended (rollout, why, time) VALUES (?, ?, ?)").run([
+            .text(id), .text(why), .real(Timestamp.nowSeconds()),
+        ])
+    }
+
+    public func hasEnded(rollout id: String) throws -> Bool {
+        guard exists else { return false }
+        var found = false
+        try open().prepare("SELECT 1 FROM rollout_ended WHERE rollout = ?").query([.text(id)]) { _ in found = true }
         return found
     }
 

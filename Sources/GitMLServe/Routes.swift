@@ -307,8 +307,14 @@ struct Routes {
                 Router.toCandidate(bucket: rollout.bucket(headers: request.headers, body: body), percent: weight),
                 let candidate = rollout.acquireCandidate(in: slot)
             {
-                chosen = candidate
-                arm = .candidate
+                if candidate.backend.isUp && candidate.backend.refusal == nil {
+                    chosen = candidate
+                    arm = .candidate
+                } else {
+                    // A candidate that is down counts against it, and the request is answered by the stable one.
+                    candidate.inflight.subtract(1, ordering: .sequentiallyConsistent)
+                    rollout.record(.candidate, status: 503, milliseconds: 0)
+                }
             }
         }
         let served: ServedVersion
@@ -463,6 +469,10 @@ struct Routes {
         guard let rollout, let mirror = rollout.mirror else { return }
         let share = rollout.plan.sample
         guard share >= 1 || Double.random(in: 0..<1) < share else { return }
+        guard body.readableBytes + output.count <= ShadowMirror.largestCopy else {
+            rollout.dropped.add(1, ordering: .relaxed)
+            return
+        }
         let job = ShadowMirror.Job(
             method: request.method, path: request.uri.description, headers: request.headers, body: body,
             primaryStatus: status, primary: output)

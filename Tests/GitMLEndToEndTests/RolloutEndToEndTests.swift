@@ -256,6 +256,27 @@ struct RolloutEndToEndTests {
         #expect(try phase(repo) == "aborted")
     }
 
+    @Test("an unreadable rollout file sends all traffic to the stable version; a rollback --to aborts the rollout")
+    func unreadableFileFailsSafe() throws {
+        let repo = try project(candidate: #"{"offset": 200}"#)
+        let gateway = try ServeProcess(repo)
+        #expect(try ready(gateway), "\(gateway.log)")
+        try startRollout(repo, ["--steps", "50,100", "--interval", "1h"])
+        #expect(try rolloutStarted(gateway), "\(gateway.log)")
+        let plan = try repo.read(".mlops/rollouts/m.yaml")
+        try repo.write(".mlops/rollouts/m.yaml", "<<<<<<< HEAD\n" + plan)
+        #expect(try ServeProcess.eventually(5) { gateway.log.contains("ended (the rollout file is unreadable)") })
+        let after = try clientRun(["latency", gateway.url("/v1/models/m:predict"), "40", body])
+        #expect(after["versions"] == .object(["1": .int(40)]), "\(after)")
+        let abort = try repo.gitML(["rollout", "abort", "m"])
+        #expect(abort.status == 2 && abort.stderr.contains("all traffic to the stable version"), "\(abort.stderr)")
+        // Restored, the gateway does not start it again until SIGHUP; a rollback naming a version aborts it.
+        try repo.write(".mlops/rollouts/m.yaml", plan)
+        let rollback = try repo.gitML(["model", "rollback", "m", "--to", "1", "--reason", "incident"])
+        #expect(rollback.status == 0 && rollback.stdout.contains("aborted the rollout"), "\(rollback.stdout)")
+        #expect(try phase(repo) == "aborted")
+    }
+
     @Test("a gateway restarted mid-rollout resumes at the same step")
     func restartResumes() throws {
         let repo = try project(candidate: #"{"offset": 200}"#)
@@ -293,6 +314,8 @@ struct RolloutEndToEndTests {
         let forced = try repo.gitML(["rollout", "start", "m", "2", "--force"])
         #expect(forced.status == 1, "--force does not pass a failing gate: \(forced.stderr)")
         #expect(try repo.gitML(["rollout", "status", "m"]).status == 2)
+        // Nothing is written that could not be read back: a sub-second interval is a usage error.
+        #expect(try repo.gitML(["rollout", "start", "m", "2", "--interval", "0.5s"]).status == 64)
         // Golden probes: version 1 answers sum + 100.
         try repo.write(
             "probes.jsonl",

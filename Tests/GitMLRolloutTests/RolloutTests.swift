@@ -152,6 +152,10 @@ struct RolloutTests {
         #expect(
             RolloutAnalysis.canary(rollout, step: 2, stable: stable, candidate: stats(requests: 300)).verdict
                 == .advance)
+        var refusing = ArmSamples()
+        for _ in 0..<300 { refusing.record(status: 422, milliseconds: 10) }
+        let client = RolloutAnalysis.canary(rollout, step: 1, stable: stable, candidate: refusing.stats())
+        #expect(client.verdict == .abort && client.reason.contains("4xx rate 100 %"), "\(client.reason)")
         let last = RolloutAnalysis.canary(rollout, step: 3, stable: ArmStats(), candidate: stats(requests: 300))
         #expect(last.verdict == .promote && last.weight == 100)
         var shadow = plan(.shadow)
@@ -164,6 +168,18 @@ struct RolloutTests {
         candidate.agreed = 300
         #expect(RolloutAnalysis.shadow(shadow, elapsed: 60, stable: stable, candidate: candidate).verdict == .advance)
         #expect(RolloutAnalysis.shadow(shadow, elapsed: 600, stable: stable, candidate: candidate).verdict == .finish)
+    }
+
+    @Test("the weight status and export show: saved while running, all once promoted, none once aborted")
+    func currentWeight() {
+        var canary = plan()
+        #expect(canary.currentWeight(saved: nil) == 5 && canary.currentWeight(saved: 50) == 50)
+        canary.phase = .aborted
+        #expect(canary.currentWeight(saved: 50) == 0)
+        canary.phase = .promoted
+        #expect(canary.currentWeight(saved: 50) == 100)
+        #expect(plan(.blueGreen).currentWeight(saved: nil) == 0, "blue-green before its switch")
+        #expect(plan(.shadow).currentWeight(saved: nil) == 0)
     }
 
     @Test("samples: a 499 is not counted, 5xx are errors, quantiles are nearest-rank, memory is bounded")

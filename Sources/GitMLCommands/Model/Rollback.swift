@@ -31,30 +31,26 @@ struct Rollback: GitMLCommand {
         let state = try Registry(source: WorkTreeSource(workspace: workspace)).model(name)
         let target = try to.map { try state.resolve($0) }
         let outcome = try RolloutControl(workspace: workspace).rollback(name, to: target, reason: reason)
-        guard case .registry(let from, let destination, let event) = outcome else {
-            guard case .abortedRollout(let abort) = outcome else { return 0 }
-            let plan = abort.plan
-            if json {
-                let event = abort.rolledBack.map(\.json) ?? .null
-                print(
-                    JSONWriter.pretty(.object(["format": .int(1), "rollout": .string(plan.id), "event": event])),
-                    terminator: "")
-                return 0
-            }
-            print(
-                "aborted the rollout of \(name) version \(plan.candidate): version \(plan.stable), the rollback target, "
-                    + "takes all traffic")
-            print("next: git add .mlops && git commit -m \"Roll back \(name) to \(plan.stable)\"")
-            return 0
-        }
+        let event = outcome.registry?.event ?? outcome.abortedRollout?.rolledBack
         if json {
-            print(JSONWriter.pretty(.object(["format": .int(1), "event": event.json])), terminator: "")
+            var members: [String: JSONValue] = ["format": .int(1), "event": event?.json ?? .null]
+            if let plan = outcome.abortedRollout?.plan { members["rollout"] = .string(plan.id) }
+            print(JSONWriter.pretty(.object(members)), terminator: "")
             return 0
         }
-        print(
-            "rolled back \(name): production is version \(destination) again; version \(from) is archived and marked rolled back"
-        )
-        print("next: git add .mlops && git commit -m \"Roll back \(name) to \(destination)\"")
+        var destination = outcome.registry?.to
+        if let plan = outcome.abortedRollout?.plan {
+            print(
+                "aborted the rollout of \(name) version \(plan.candidate): version \(plan.stable), its rollback target, "
+                    + "takes all traffic")
+            destination = destination ?? plan.stable
+        }
+        if let (from, to, _) = outcome.registry {
+            print(
+                "rolled back \(name): production is version \(to) again; version \(from) is archived and marked rolled back"
+            )
+        }
+        print("next: git add .mlops && git commit -m \"Roll back \(name) to \(destination ?? 0)\"")
         return 0
     }
 }

@@ -97,13 +97,19 @@ struct RolloutStart: GitMLCommand {
         if let minAgreement, !(0...1).contains(minAgreement) { throw ValidationError("--min-agreement takes 0 to 1") }
         if !(tolerance >= 0 && tolerance <= 1e12) { throw ValidationError("--tolerance takes 0 or more") }
         if let problem = RolloutPlan.validate(steps: parsedSteps ?? []) { throw ValidationError("--steps: \(problem)") }
-        if let interval, interval.seconds > 86_400 { throw ValidationError("--interval is at most 1d") }
+        if let interval, !(1...86_400).contains(interval.seconds) {
+            throw ValidationError("--interval takes 1s to 1d")
+        }
         if let keepWarm, keepWarm.seconds > 2_592_000 { throw ValidationError("--keep-warm is at most 30d") }
-        if let duration, duration.seconds > 2_592_000 { throw ValidationError("--duration is at most 30d") }
+        if let duration, !(1...2_592_000).contains(duration.seconds) {
+            throw ValidationError("--duration takes 1s to 30d")
+        }
     }
 
     private var parsedSteps: [Int]? {
-        let parts = steps.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let parts = steps.split(separator: ",", omittingEmptySubsequences: false).map {
+            Int($0.trimmingCharacters(in: .whitespaces))
+        }
         return parts.contains(nil) ? nil : parts.compactMap { $0 }
     }
 
@@ -155,7 +161,10 @@ struct RolloutStart: GitMLCommand {
             what =
                 "canary \(plan.steps.map { "\($0) %" }.joined(separator: " → ")), judged every \(Self.text(plan.intervalSeconds))"
         case .shadow:
-            what = "shadow for \(Self.text(plan.durationSeconds)), \(JSONWriter.format(plan.sample * 100)) % mirrored"
+            let share = (plan.sample * 1000).rounded() / 10
+            what =
+                "shadow for \(Self.text(plan.durationSeconds)), "
+                + "\(share == share.rounded() ? String(Int(share)) : JSONWriter.format(share)) % mirrored"
         case .blueGreen: what = "blue-green, version \(plan.stable) kept warm \(Self.text(plan.keepWarmSeconds))"
         }
         print("started \(plan.model) version \(plan.candidate): \(what); rollback target: version \(plan.stable)")
@@ -197,7 +206,7 @@ struct RolloutStatus: GitMLCommand {
         let events = try Registry(source: WorkTreeSource(workspace: workspace)).model(name).events.filter {
             $0.kind == .rollout && $0.value["rollout"]?.string == plan.id
         }
-        let weight = state?.weight ?? (plan.phase.isActive ? plan.weight(atStep: 0) : 0)
+        let weight = plan.currentWeight(saved: state?.weight)
         if output.json {
             print(
                 JSONWriter.pretty(
@@ -390,8 +399,8 @@ struct RolloutExportCommand: GitMLCommand {
         let inputs = RolloutExport.Inputs(
             image: image ?? "ghcr.io/REPLACE-ME/\(RolloutExport.kubernetesName(name))-serve:\(plan.candidate)",
             prometheus: prometheus, storageURI: storage ?? "", modelFormat: modelFormat,
-            weight: try RolloutStore(root: workspace.root).state(model: name, rollout: plan.id)?.weight
-                ?? plan.weight(atStep: 0),
+            weight: plan.currentWeight(
+                saved: try RolloutStore(root: workspace.root).state(model: name, rollout: plan.id)?.weight),
             run: version?.file.run ?? "", namespace: namespace)
         print(format == .argo ? RolloutExport.argo(plan, inputs) : RolloutExport.kserve(plan, inputs), terminator: "")
         return 0
