@@ -51,11 +51,13 @@ public struct ArmSamples: Sendable {
     public init() {}
 
     /// An answer: a 5xx (a timeout is a 504) counts as an error; a 499 (the client left) is not counted at all.
-    public mutating func record(status: Int, milliseconds: Double) {
+    /// Without a latency (a request the arm never saw: its backend was down) it counts but has no time.
+    public mutating func record(status: Int, milliseconds: Double?) {
         guard status != 499 else { return }
         requests += 1
         if status >= 500 || status == 0 { errors += 1 }
         if (400..<500).contains(status) && status != 404 { clientErrors += 1 }
+        guard let milliseconds else { return }
         if latencies.count < Self.capacity {
             latencies.append(milliseconds)
         } else {

@@ -96,6 +96,10 @@ public final class Gateway: Sendable {
     let environment: [String: String]
     let configPath: String
     private let generation = Synchronization.Atomic<Int>(0)
+    /// Versions replaced or ended and waiting for their requests to finish, so a drain stops them too.
+    let retiring = Synchronization.Mutex<[ObjectIdentifier: ServedVersion]>([:])
+    /// A pass over the rollout files is running; a SIGHUP's forced pass waits as `forcePending`.
+    let following = Synchronization.Mutex<(busy: Bool, forcePending: Bool)>((false, false))
     /// Set when the drain ends: no candidate is started or installed any more.
     let stopping = Synchronization.Atomic<Bool>(false)
     /// A pass is running; a request for another (a SIGHUP: `force`) waits as `pending` and runs when it ends.
@@ -392,11 +396,16 @@ public final class Gateway: Sendable {
     /// Stops a replaced version once its in-flight requests finish (at most the drain time).
     func retire(_ old: ServedVersion) {
         let drain = configuration.withLock { $0.drainSeconds }
+        retiring.withLock { $0[ObjectIdentifier(old)] = old }
         Task {
             let deadline = ContinuousClock.now + .milliseconds(Int64(drain * 1000))
-            while old.inflight.load(ordering: .acquiring) > 0 && ContinuousClock.now < deadline {
+            while old.inflight.load(ordering: .acquiring) > 0 && ContinuousClock.now < deadline
+                && !stopping.load(ordering: .relaxed)
+            {
                 try? await Task.sleep(for: .milliseconds(10))
             }
+            // The drain stops it instead (and waits for that), when it began meanwhile.
+            guard retiring.withLock({ $0.removeValue(forKey: ObjectIdentifier(old)) }) != nil else { return }
             await old.backend.stop()
             ScratchDirectory.remove(old.verified.directory)
         }
@@ -412,9 +421,17 @@ public final class Gateway: Sendable {
         {
             try? await Task.sleep(for: .milliseconds(20))
         }
+        for old in retiring.withLock({ table in
+            defer { table.removeAll() }; return Array(table.values)
+        }) {
+            await old.backend.stop()
+            ScratchDirectory.remove(old.verified.directory)
+        }
         let all = slots.withLock { Array($0.values) }
         for slot in all {
-            if let rollout = slot.rollout.withLock({ $0 }) {
+            if let rollout = slot.rollout.withLock({ current in
+                defer { current = nil }; return current
+            }) {
                 rollout.mirror?.stop()
                 await rollout.candidate.backend.stop()
                 ScratchDirectory.remove(rollout.candidate.verified.directory)

@@ -106,6 +106,11 @@ extension Gateway {
                 "\(options.configPath) does not say how to serve \(model)",
                 hint: "add models.\(model) with its backend, or probe a running endpoint with --url")
         }
+        guard case .managed = settings.backend else {
+            throw LineageError.badArgument(
+                "\(options.configPath) serves \(model) from a running server, which is not version-specific",
+                hint: "probe that server with --url, or give the model a backend command: in serve.yaml")
+        }
         config.log.enabled = false
         let gateway = try Gateway(options: options, config: config)
         let served = try await gateway.prepare(settings, pin: version)

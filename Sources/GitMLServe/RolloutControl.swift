@@ -144,9 +144,12 @@ public struct RolloutControl {
     }
 
     /// The running (or paused) rollout of `model`, or an error saying there is none.
-    private func active(_ model: String) throws -> RolloutPlan {
+    /// `id`, when given, must be the running rollout's (a gateway acts only on the rollout it judged).
+    private func active(_ model: String, id: String? = nil) throws -> RolloutPlan {
         guard let plan = try plan(model) else { throw RolloutError.noRollout(model: model) }
-        guard plan.phase.isActive else { throw RolloutError.notActive(model: model, phase: plan.phase) }
+        guard plan.phase.isActive, id == nil || id == plan.id else {
+            throw RolloutError.notActive(model: model, phase: plan.phase)
+        }
         return plan
     }
 
@@ -171,9 +174,14 @@ public struct RolloutControl {
 
     /// Sends all traffic back to the stable version and records why (with the analysis' numbers when it decided).
     /// A blue-green candidate that had already taken production is rolled back in the registry as well.
-    public func abort(_ model: String, reason: String, decision: Decision? = nil) throws -> Abort {
-        try locked {
-            var plan = try active(model)
+    public func abort(_ model: String, reason: String, decision: Decision? = nil, id: String? = nil) throws -> Abort {
+        try locked { try abortHeld(model, reason: reason, decision: decision, id: id) }
+    }
+
+    /// `abort`, with the rollout lock already held.
+    private func abortHeld(_ model: String, reason: String, decision: Decision?, id: String?) throws -> Abort {
+        do {
+            var plan = try active(model, id: id)
             plan.phase = .aborted
             plan.reason = RolloutPlan.clip(reason)
             _ = try record(plan, action: "abort", reason: reason, decision: decision)
@@ -188,11 +196,11 @@ public struct RolloutControl {
 
     /// Makes the candidate the production version now: a stage event whose evidence is the rollout's promote event
     /// (the analysis record, or who promoted by hand).
-    public func promote(_ model: String, reason: String, decision: Decision? = nil) throws -> (
+    public func promote(_ model: String, reason: String, decision: Decision? = nil, id: String? = nil) throws -> (
         plan: RolloutPlan, event: RegistryEvent
     ) {
         try locked {
-            var plan = try active(model)
+            var plan = try active(model, id: id)
             guard plan.strategy != .shadow || decision == nil else {
                 throw RolloutError.notActive(model: model, phase: plan.phase)
             }
@@ -267,14 +275,21 @@ public struct RolloutControl {
     /// previous version.
     public func rollback(_ model: String, to target: Int?, reason: String) throws -> Rollback {
         let why = reason.isEmpty ? "model rollback" : reason
-        if let plan = try plan(model), plan.phase.isActive {
-            let aborted = try abort(model, reason: why)
+        // One lock for the whole: the gateway cannot abort or promote between the look and the change.
+        return try locked {
+            guard let plan = try plan(model), plan.phase.isActive else {
+                return Rollback(abortedRollout: nil, registry: try writer.rollback(model, to: target, reason: reason))
+            }
+            let state = try registry.model(model)
+            if let target, target != plan.stable, state.versions[target]?.wasInProduction != true {
+                throw RegistryError.neverInProduction(model: model, version: target)
+            }
+            let aborted = try abortHeld(model, reason: why, decision: nil, id: nil)
             let production = try registry.model(model).production
             guard let target, target != production else { return Rollback(abortedRollout: aborted, registry: nil) }
             let moved = try writer.rollback(model, to: target, reason: reason)
             return Rollback(abortedRollout: aborted, registry: moved)
         }
-        return Rollback(abortedRollout: nil, registry: try writer.rollback(model, to: target, reason: reason))
     }
 
     private func record(_ plan: RolloutPlan, action: String, reason: String, decision: Decision?) throws

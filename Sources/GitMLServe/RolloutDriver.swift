@@ -57,16 +57,19 @@ final class ActiveRollout: Sendable {
     private let mirrorTarget: MirrorTarget?
 
     /// True when this process analyses the rollout (taking the lock when no other process holds it).
-    func takeLeadIfFree() -> Bool {
+    func takeLeadIfFree() -> (leader: Bool, gained: Bool) {
         leader.withLock { held in
-            if held != nil { return true }
+            if held != nil { return (true, false) }
             held = lockPath.flatMap { AnalysisLock(path: $0) }
-            return held != nil
+            return (held != nil, held != nil)
         }
     }
 
+    /// Lets another rollout (in this process or another) take the analysis lock at once.
+    func releaseLead() { leader.withLock { $0 = nil } }
+
     /// Counts an answer of `arm` in the interval under way.
-    func record(_ arm: Arm, status: Int, milliseconds: Double) {
+    func record(_ arm: Arm, status: Int, milliseconds: Double?) {
         samples.withLock { arms in
             switch arm {
             case .stable: arms.stable.record(status: status, milliseconds: milliseconds)
@@ -139,7 +142,9 @@ final class AnalysisLock: Sendable {
 }
 
 /// Copies requests to a shadow candidate from a bounded queue: the primary's answer never waits on it, a full
-/// queue drops the copy, and at most 16 copies are in flight, so a hung candidate costs the primary nothing.
+/// queue drops the copy, and at most 16 copies are in flight, so a hung candidate costs the primary nothing. A
+/// candidate whose last 16 copies all failed to answer (timeouts, refused connections) gets none for 30 s (a
+/// circuit breaker): the copies it misses count as its errors, so the analysis sees a dead shadow at once.
 final class ShadowMirror: Sendable {
     struct Job: Sendable {
         let method: HTTPRequest.Method
@@ -154,15 +159,20 @@ final class ShadowMirror: Sendable {
     static let concurrency = 16
     /// A request whose body and answer together are larger is not copied (the queue holds at most 64 MiB).
     static let largestCopy = 256 << 10
+    static let breakerOpen = Duration.seconds(30)
     private let continuation: AsyncStream<Job>.Continuation
     private let task: Task<Void, Never>
+    private let breaker = Breaker()
+    private let record: @Sendable (Int, Double?, Bool?) -> Void
 
     init(
         candidate: ServedVersion, tolerance: Double, dropAuthorization: Bool,
-        record: @escaping @Sendable (Int, Double, Bool?) -> Void
+        record: @escaping @Sendable (Int, Double?, Bool?) -> Void
     ) {
         let (stream, continuation) = AsyncStream<Job>.makeStream(bufferingPolicy: .bufferingOldest(Self.queueCapacity))
         self.continuation = continuation
+        self.record = record
+        let breaker = self.breaker
         task = Task {
             await withTaskGroup(of: Void.self) { group in
                 var running = 0
@@ -170,6 +180,10 @@ final class ShadowMirror: Sendable {
                     if running >= Self.concurrency {
                         await group.next()
                         running -= 1
+                    }
+                    if breaker.isOpen {
+                        record(503, nil, nil)
+                        continue
                     }
                     running += 1
                     group.addTask {
@@ -195,6 +209,7 @@ final class ShadowMirror: Sendable {
                             status = 502
                         }
                         if Task.isCancelled { return }
+                        breaker.count(answered: status != 502 && status != 504)
                         let milliseconds = (ContinuousClock.now - start).seconds * 1000
                         let agreed: Bool? =
                             job.primaryStatus == 200
@@ -207,10 +222,38 @@ final class ShadowMirror: Sendable {
         }
     }
 
-    /// Queues a copy; false when the queue was full and it was dropped.
+    /// Queues a copy; false when the queue was full and it was dropped. While the breaker is open the copy is not
+    /// sent, and counts as the candidate's error.
     func offer(_ job: Job) -> Bool {
+        if breaker.isOpen {
+            record(503, nil, nil)
+            return true
+        }
         if case .dropped = continuation.yield(job) { return false }
         return true
+    }
+
+    /// Consecutive copies that got no answer, and until when none is sent.
+    final class Breaker: Sendable {
+        private let state = Synchronization.Mutex<(failures: Int, openUntil: ContinuousClock.Instant?)>((0, nil))
+
+        var isOpen: Bool {
+            state.withLock { state in
+                guard let until = state.openUntil else { return false }
+                if ContinuousClock.now < until { return true }
+                state.openUntil = nil
+                return false
+            }
+        }
+
+        func count(answered: Bool) {
+            state.withLock { state in
+                state.failures = answered ? 0 : state.failures + 1
+                if state.failures >= ShadowMirror.concurrency {
+                    state = (0, ContinuousClock.now + ShadowMirror.breakerOpen)
+                }
+            }
+        }
     }
 
     func stop() {
@@ -223,8 +266,28 @@ extension Gateway {
     /// Follows every model's rollout file: starts a candidate, moves weights, analyses intervals, ends rollouts.
     /// Called four times a second, and at once on SIGHUP.
     func followRollouts(force: Bool = false) async {
-        for slot in slots.withLock({ Array($0.values) }) {
-            await followRollout(slot, force: force)
+        // One pass at a time (the 250 ms loop and SIGHUP): two would judge one interval twice.
+        let busy = following.withLock { state -> Bool in
+            if state.busy {
+                state.forcePending = state.forcePending || force
+                return true
+            }
+            state.busy = true
+            return false
+        }
+        if busy { return }
+        var force = force
+        while true {
+            for slot in slots.withLock({ Array($0.values) }) {
+                await followRollout(slot, force: force)
+            }
+            let again = following.withLock { state -> Bool in
+                defer { state.forcePending = false }
+                if !state.forcePending { state.busy = false }
+                return state.forcePending
+            }
+            guard again else { return }
+            force = true
         }
     }
 
@@ -251,15 +314,17 @@ extension Gateway {
     }
 
     private func followRollout(_ slot: Slot, force: Bool) async {
-        let store = try? RolloutStore(root: loader.root)
         guard let plan = readPlan(slot) else {
-            // Unreadable (a merge conflict, a bad edit): fail safe, all traffic to the stable version.
-            if let active = slot.rollout.withLock({ $0 }) {
+            // Unreadable (a merge conflict, a bad edit): fail safe, all traffic to the stable version; after a
+            // blue-green switch the candidate is production, so it keeps serving until the file reads again.
+            if let active = slot.rollout.withLock({ $0 }), active.progress.withLock({ $0.switched }) == nil {
                 end(slot, active, why: "the rollout file is unreadable")
                 slot.failedRollout.withLock { $0 = active.plan.id }
             }
             return
         }
+        let settings = slot.settings.withLock { $0 }
+        let servesProduction = settings.version == nil && settings.stage == .production
         if let active = slot.rollout.withLock({ $0 }) {
             guard let plan, plan.id == active.plan.id, plan.phase.isActive else {
                 if let plan, plan.id == active.plan.id, plan.phase == .promoted {
@@ -271,48 +336,73 @@ extension Gateway {
                 }
                 return
             }
+            guard servesProduction, case .managed = settings.backend else {
+                // This gateway's settings changed (SIGHUP): it stops taking part; the registry is not touched.
+                end(slot, active, why: "serve.yaml no longer serves \(slot.name)'s production from a managed backend")
+                slot.failedRollout.withLock { $0 = plan.id }
+                return
+            }
+            let store = try? RolloutStore(root: loader.root)
             // Production moved under the rollout (a rollback or promotion by hand): its plan no longer holds.
-            if let serving = slot.serving?.verified.version, serving != plan.stable, serving != plan.candidate {
+            let loader = self.loader
+            if let production = try? await Self.offload({ try loader.current(settings).version }),
+                production != plan.stable, production != plan.candidate
+            {
                 active.weight.store(0, ordering: .sequentiallyConsistent)
-                let reason = "version \(serving) was put in production during the rollout"
-                await control(slot.name, "record the abort") { _ = try $0.abort(slot.name, reason: reason) }
+                let reason = "version \(production) was put in production during the rollout"
+                await control(slot, "record the abort") { _ = try $0.abort(slot.name, reason: reason, id: plan.id) }
                 try? store?.markEnded(rollout: plan.id, why: reason)
                 end(slot, active, why: reason)
                 return
             }
             active.paused.store(plan.phase == .paused, ordering: .relaxed)
-            if active.takeLeadIfFree() {
+            let (leader, gained) = active.takeLeadIfFree()
+            if gained && plan.strategy != .blueGreen {
+                // A fresh interval: what was measured before this process led is not judged.
+                _ = active.takeSamples()
+                active.progress.withLock { $0.stepStarted = Timestamp.nowSeconds() }
+            }
+            if leader {
                 await analyse(slot, active)
-            } else if let state = try? store?.state(model: slot.name, rollout: plan.id) {
-                active.weight.store(state.weight, ordering: .relaxed)
-                active.progress.withLock { $0 = state }
+            } else {
+                _ = active.takeSamples()  // a follower's measurements are not judged: keep them bounded
+                if let state = try? store?.state(model: slot.name, rollout: plan.id) {
+                    active.weight.store(state.weight, ordering: .relaxed)
+                    active.progress.withLock { $0 = state }
+                }
             }
             return
         }
         guard let plan, plan.phase.isActive, !stopping.load(ordering: .relaxed) else { return }
         if force { slot.failedRollout.withLock { $0 = nil } }
         guard slot.failedRollout.withLock({ $0 }) != plan.id, let stable = slot.serving else { return }
-        if (try? store?.hasEnded(rollout: plan.id)) == true { return }
-        let settings = slot.settings.withLock { $0 }
-        guard settings.version == nil, settings.stage == .production else {
+        guard servesProduction, case .managed = settings.backend else {
             note(
                 slot,
-                "\(slot.name): rollout \(plan.id) not started: serve.yaml serves \(settings.reference), and a "
-                    + "rollout's versions come from production (set stage: production)")
+                "\(slot.name): rollout \(plan.id) not started: a rollout needs serve.yaml to serve the model's "
+                    + "production stage from a managed backend (command:), so each version runs its own server")
+            return
+        }
+        let store = try? RolloutStore(root: loader.root)
+        var ended = (try? store?.hasEnded(rollout: plan.id)) == true
+        if !ended { ended = await recordedEnd(plan) }
+        if ended {
+            slot.failedRollout.withLock { $0 = plan.id }
+            note(slot, "\(slot.name): rollout \(plan.id) has ended before (its file was restored?); not started again")
             return
         }
         guard stable.verified.version == plan.stable else {
             if plan.strategy == .blueGreen, stable.verified.version == plan.candidate,
-                (try? store?.state(model: slot.name, rollout: plan.id))??.switched != nil
+                let switched = (try? store?.state(model: slot.name, rollout: plan.id))??.switched
             {
-                // Restarted after its switch: blue is gone and the candidate is production; the rollout is done.
-                slot.failedRollout.withLock { $0 = plan.id }
-                await control(slot.name, "complete the rollout") {
+                // Blue is gone here and the candidate is production: once the warm period is over, it is done.
+                guard Timestamp.nowSeconds() - switched >= plan.keepWarmSeconds else { return }
+                let recorded = await control(slot, "complete the rollout") {
                     try $0.finish(
                         slot.name, id: plan.id, phase: .promoted,
-                        reason: "the gateway restarted after the switch; version \(plan.candidate) is production",
-                        decision: nil)
+                        reason: "version \(plan.candidate) has served all traffic since the switch", decision: nil)
                 }
+                if recorded { slot.failedRollout.withLock { $0 = plan.id } }
                 return
             }
             note(
@@ -357,9 +447,11 @@ extension Gateway {
                 rollout: plan.id, step: 0, weight: plan.strategy == .canary ? plan.weight(atStep: 0) : 0,
                 stepStarted: now, started: now, switched: nil)
         if plan.strategy == .canary { state.weight = plan.weight(atStep: state.step) }
+        // Resumed: the same step, judged on a fresh interval (not on the first requests of a cold candidate).
+        if saved != nil { state.stepStarted = now }
         let rollout = ActiveRollout(
             plan: plan, candidate: candidate, state: state, lockPath: lockPath, token: token != nil)
-        let leader = rollout.takeLeadIfFree()
+        let leader = rollout.takeLeadIfFree().leader
         let installed = slot.rollout.withLock { current -> Bool in
             guard current == nil, slot.serving === stable, !stopping.load(ordering: .relaxed),
                 slots.withLock({ $0[slot.name] === slot })
@@ -394,7 +486,7 @@ extension Gateway {
         try? RolloutStore(root: loader.root).save(model: slot.name, state)
         serveLog(
             "\(slot.name): switched to version \(rollout.plan.candidate); version \(rollout.plan.stable) stays warm")
-        await control(slot.name, "record the switch") { try $0.switchOver(slot.name, id: rollout.plan.id) }
+        await control(slot, "record the switch") { try $0.switchOver(slot.name, id: rollout.plan.id) }
     }
 
     /// The leader's tick: at the end of an interval, judge it and act.
@@ -409,7 +501,15 @@ extension Gateway {
                 return
             }
             if now - switched >= plan.keepWarmSeconds {
-                let recorded = await control(slot.name, "complete the rollout") {
+                // The switch must have reached the registry first, or the candidate would be adopted while
+                // production still names blue.
+                let settings = slot.settings.withLock { $0 }
+                let loader = self.loader
+                guard (try? await Self.offload({ try loader.current(settings).version })) == plan.candidate else {
+                    await control(slot, "record the switch") { try $0.switchOver(slot.name, id: plan.id) }
+                    return
+                }
+                let recorded = await control(slot, "complete the rollout") {
                     try $0.finish(
                         slot.name, id: plan.id, phase: .promoted,
                         reason: "version \(plan.stable) kept warm for \(JSONWriter.format(plan.keepWarmSeconds)) s",
@@ -449,22 +549,22 @@ extension Gateway {
             rollout.weight.store(next.weight, ordering: .sequentiallyConsistent)
             try? store?.save(model: slot.name, next)
             if plan.strategy == .canary {
-                await control(slot.name, "record the step") {
+                await control(slot, "record the step") {
                     try $0.advance(slot.name, id: plan.id, decision: decision)
                 }
             }
         case .abort:
             rollout.weight.store(0, ordering: .sequentiallyConsistent)
-            await control(slot.name, "record the abort") {
-                _ = try $0.abort(slot.name, reason: "analysis: \(decision.reason)", decision: decision)
+            await control(slot, "record the abort") {
+                _ = try $0.abort(slot.name, reason: "analysis: \(decision.reason)", decision: decision, id: plan.id)
             }
             // Aborted here whether or not the file could say so: never started again, even after a restart.
             slot.failedRollout.withLock { $0 = plan.id }
             try? store?.markEnded(rollout: plan.id, why: decision.reason)
             end(slot, rollout, why: "aborted by the analysis")
         case .promote:
-            let promoted = await control(slot.name, "promote the candidate") {
-                _ = try $0.promote(slot.name, reason: "analysis: every step passed", decision: decision)
+            let promoted = await control(slot, "promote the candidate") {
+                _ = try $0.promote(slot.name, reason: "analysis: every step passed", decision: decision, id: plan.id)
             }
             // Not promoted (aborted meanwhile, no identity): the candidate is not adopted; the file decides next.
             if promoted {
@@ -473,7 +573,7 @@ extension Gateway {
                 rollout.progress.withLock { $0.stepStarted = now }
             }
         case .finish:
-            await control(slot.name, "record the end of the shadow") {
+            await control(slot, "record the end of the shadow") {
                 try $0.finish(
                     slot.name, id: plan.id, phase: .finished, reason: "shadow over: \(decision.reason)",
                     decision: decision)
@@ -484,12 +584,28 @@ extension Gateway {
         }
     }
 
-    /// Runs a change of the rollout file and the registry off the event loops; a failure is logged (the routing
-    /// has already changed).
+    /// True when the registry records that rollout `plan` ended (aborted, promoted, finished): a restored file
+    /// does not bring it back.
+    private func recordedEnd(_ plan: RolloutPlan) async -> Bool {
+        let (root, environment) = (loader.root, self.environment)
+        let events = try? await Self.offload {
+            try Registry(
+                source: WorkTreeSource(workspace: try Workspace(currentDirectory: root, environment: environment))
+            ).events(of: plan.model)
+        }
+        return (events ?? []).contains {
+            $0.kind == .rollout && $0.value["rollout"]?.string == plan.id
+                && ["abort", "promote", "finish", "complete"].contains($0.value["action"]?.string ?? "")
+        }
+    }
+
+    /// Runs a change of the rollout file and the registry off the event loops; a failure is logged once per
+    /// message (the routing has already changed).
     @discardableResult
-    private func control(_ model: String, _ what: String, _ change: @escaping @Sendable (RolloutControl) throws -> Void)
+    private func control(_ slot: Slot, _ what: String, _ change: @escaping @Sendable (RolloutControl) throws -> Void)
         async -> Bool
     {
+        let model = slot.name
         let root = loader.root
         let environment = self.environment
         do {
@@ -499,7 +615,7 @@ extension Gateway {
             }
             return true
         } catch {
-            serveLog("\(model): could not \(what): \(Self.describe(error))")
+            note(slot, "\(model): could not \(what): \(Self.describe(error))")
             return false
         }
     }
@@ -516,9 +632,16 @@ extension Gateway {
 
     /// The candidate becomes what the slot serves; the stable version is retired once its requests finish.
     private func adopt(_ slot: Slot, _ rollout: ActiveRollout, why: String) {
-        guard detach(slot, rollout) else { return }
         let candidate = rollout.candidate
-        slot.attempted.withLock { $0 = (candidate.verified.version, candidate.verified.digest) }
+        // Before the rollout leaves the slot, so a reconcile in between finds the candidate already attempted.
+        let previous = slot.attempted.withLock { attempted in
+            defer { attempted = (candidate.verified.version, candidate.verified.digest) }
+            return attempted
+        }
+        guard detach(slot, rollout) else {
+            slot.attempted.withLock { $0 = previous }
+            return
+        }
         let old = slot.state.withLock { state -> ServedVersion? in
             defer { state = .serving(candidate) }
             if case .serving(let old) = state { return old }
@@ -535,7 +658,10 @@ extension Gateway {
             current = nil
             return true
         }
-        if removed { rollout.mirror?.stop() }
+        if removed {
+            rollout.mirror?.stop()
+            rollout.releaseLead()
+        }
         return removed
     }
 }

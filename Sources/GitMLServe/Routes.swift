@@ -303,8 +303,10 @@ struct Routes {
         if let rollout {
             arm = .stable
             let weight = rollout.weight.load(ordering: .relaxed)
-            if weight > 0,
-                Router.toCandidate(bucket: rollout.bucket(headers: request.headers, body: body), percent: weight),
+            if weight >= 100
+                || (weight > 0
+                    && Router.toCandidate(
+                        bucket: rollout.bucket(headers: request.headers, body: body), percent: weight)),
                 let candidate = rollout.acquireCandidate(in: slot)
             {
                 if candidate.backend.isUp && candidate.backend.refusal == nil {
@@ -313,7 +315,7 @@ struct Routes {
                 } else {
                     // A candidate that is down counts against it, and the request is answered by the stable one.
                     candidate.inflight.subtract(1, ordering: .sequentiallyConsistent)
-                    rollout.record(.candidate, status: 503, milliseconds: 0)
+                    rollout.record(.candidate, status: 503, milliseconds: nil)
                 }
             }
         }
@@ -425,7 +427,6 @@ struct Routes {
         case .stream(let status, let backendHeaders, let stream):
             Self.copy(backendHeaders, into: &headers)
             finished = true
-            let timeout = served.settings.timeoutMilliseconds
             return Response(
                 status: HTTPResponse.Status(code: status), headers: headers,
                 body: ResponseBody { writer in
@@ -466,7 +467,7 @@ struct Routes {
     static func mirror(
         _ rollout: ActiveRollout?, _ request: Request, _ body: ByteBuffer, _ status: Int, _ output: [UInt8]
     ) {
-        guard let rollout, let mirror = rollout.mirror else { return }
+        guard let rollout, let mirror = rollout.mirror, !rollout.paused.load(ordering: .relaxed) else { return }
         let share = rollout.plan.sample
         guard share >= 1 || Double.random(in: 0..<1) < share else { return }
         guard body.readableBytes + output.count <= ShadowMirror.largestCopy else {

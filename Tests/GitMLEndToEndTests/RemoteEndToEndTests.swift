@@ -331,7 +331,8 @@ struct RemoteEndToEndTests {
                 """, log,
             ], in: "/", environment: [:])
         defer { proxy.kill() }
-        usleep(700_000)
+        // Up once it answers anything, however long a busy machine takes to start Python.
+        #expect(try ServeProcess.eventually(20) { try HTTPExchange.send("http://127.0.0.1:\(port)/v2/").status != 0 })
         #expect(
             try repo.gitML(["remote", "add", "guarded", "oci://127.0.0.1:\(port)/team/churn", "--insecure-http"]).status
                 == 0)
@@ -401,7 +402,8 @@ struct RemoteEndToEndTests {
                 """,
             ], in: "/", environment: [:])
         defer { server.kill() }
-        usleep(500_000)
+        // Up once it answers (its 500), however long a busy machine takes to start Python.
+        #expect(try ServeProcess.eventually(20) { try HTTPExchange.send("http://127.0.0.1:\(port)/v2/").status == 500 })
         #expect(
             try repo.gitML(["remote", "add", "broken", "oci://127.0.0.1:\(port)/team/churn", "--insecure-http"]).status
                 == 0)

@@ -195,12 +195,23 @@ struct RolloutEndToEndTests {
         let gateway = try ServeProcess(repo)
         #expect(try ready(gateway), "\(gateway.log)")
         let url = gateway.url("/v1/models/m:predict")
-        _ = try clientRun(["latency", url, "200", body])  // warm up connections and caches
-        let before = try clientRun(["latency", url, "1500", body])
         try startRollout(repo, ["--strategy", "shadow", "--duration", "1h", "--interval", "1h"])
         #expect(try rolloutStarted(gateway), "\(gateway.log)")
-        let during = try clientRun(["latency", url, "1500", body])
-        #expect(during["versions"] == .object(["1": .int(1500)]), "the primary answered every request: \(during)")
+        _ = try clientRun(["latency", url, "200", body])  // warm up connections and caches
+        // Mirroring on and off (a paused shadow copies nothing), interleaved, so this machine's drift (other
+        // tests run beside this one) falls on both alike; the median of each side's p99s is compared.
+        var on: [Double] = []
+        var off: [Double] = []
+        for _ in 0..<6 {
+            #expect(try repo.gitML(["rollout", "pause", "m"]).status == 0)
+            usleep(600_000)
+            off.append(try clientRun(["latency", url, "500", body])["p99"]?.number ?? .infinity)
+            #expect(try repo.gitML(["rollout", "resume", "m"]).status == 0)
+            usleep(600_000)
+            let during = try clientRun(["latency", url, "500", body])
+            #expect(during["versions"] == .object(["1": .int(500)]), "the primary answered every request: \(during)")
+            on.append(during["p99"]?.number ?? .infinity)
+        }
         // The copies were sent: the hung candidate holds as many as the mirror lets be in flight.
         let port = gateway.log.components(separatedBy: "candidate at http://127.0.0.1:").dropFirst().first.flatMap {
             Int($0.prefix { $0.isNumber })
@@ -209,10 +220,16 @@ struct RolloutEndToEndTests {
         #expect(calls >= 16, "\(calls) copies reached the shadow: \(gateway.log)")
         #expect(try repo.gitML(["rollout", "abort", "m"]).status == 0)
         #expect(try ServeProcess.eventually(5) { gateway.log.contains("ended (the rollout is aborted)") })
-        let after = try clientRun(["latency", url, "1500", body])
-        let baseline = max(before["p99"]?.number ?? 0, after["p99"]?.number ?? 0)
-        let shadowed = during["p99"]?.number ?? .infinity
-        #expect(shadowed <= baseline * 1.1, "p99 \(shadowed) ms with a hung shadow, \(baseline) ms without")
+        let median = { (values: [Double]) in values.sorted()[values.count / 2] }
+        // 10 %, plus 2 ms for this VM's scheduling: the client opens a connection per request and the p99 of 500
+        // requests is their fifth slowest (wrk on a release build shows no difference: docs/benchmarks.md).
+        #expect(
+            median(on) <= median(off) * 1.1 + 2,
+            "p99 with a hung shadow \(on) ms, without \(off) ms (medians \(median(on)), \(median(off)))")
+        // The aborted candidate still holds hung copies; the drain stops it all the same (no orphan left).
+        gateway.signal(SIGTERM)
+        #expect(gateway.wait(seconds: 30) == 0, "\(gateway.log)")
+        #expect(try HTTPExchange.send("http://127.0.0.1:\(port ?? 0)/healthz").status == 0, "the candidate was stopped")
     }
 
     @Test("a blue-green switch under load fails no request; blue stays warm, then the candidate is production")
@@ -329,6 +346,12 @@ struct RolloutEndToEndTests {
         #expect(try json(pass.stdout)["probes"] == .int(2))
         let drift = try repo.gitML(["probe", "m@2", "--golden", "probes.jsonl"])
         #expect(drift.status == 1 && drift.stdout.contains("2 of 2 golden probes drifted"), "\(drift.stdout)")
+        // A server already running is not version-specific: it cannot be probed as a version.
+        let managed = try repo.read(".mlops/serve.yaml")
+        try repo.write(".mlops/serve.yaml", "models:\n  m:\n    backend: {url: \"http://127.0.0.1:9\"}\n")
+        let url = try repo.gitML(["probe", "m@1", "--golden", "probes.jsonl"])
+        #expect(url.status == 2 && url.stderr.contains("probe that server with --url"), "\(url.stderr)")
+        try repo.write(".mlops/serve.yaml", managed)
         try repo.write("bad.jsonl", #"{"request": {}, "response": {}, "compare": "fuzzy"}"# + "\n")
         let bad = try repo.gitML(["probe", "m@1", "--golden", "bad.jsonl"])
         #expect(bad.status == 2 && bad.stderr.contains("bad.jsonl line 1"), "\(bad.stderr)")

@@ -10,7 +10,8 @@ import GitMLServe
 struct RolloutCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rollout",
-        abstract: "Roll a model version out through the gateway: canary, shadow or blue-green, with automatic abort.",
+        abstract:
+            "Roll a model version out through the gateway: canary or shadow (with automatic abort), or blue-green.",
         discussion: """
             The desired state is .mlops/rollouts/<model>.yaml (commit it: it is reviewed like code); each change is \
             also a registry event, so git ml model history says why. A running git ml serve reads the file within \
