@@ -98,12 +98,12 @@ public final class Gateway: Sendable {
     private let generation = Synchronization.Atomic<Int>(0)
     /// Versions replaced or ended and waiting for their requests to finish, so a drain stops them too.
     let retiring = Synchronization.Mutex<[ObjectIdentifier: ServedVersion]>([:])
-    /// A pass over the rollout files is running; a SIGHUP's forced pass waits as `forcePending`.
-    let following = Synchronization.Mutex<(busy: Bool, forcePending: Bool)>((false, false))
+    /// Passes over the rollout files, one at a time (two would judge one interval twice).
+    let follows = SingleFlight()
     /// Set when the drain ends: no candidate is started or installed any more.
     let stopping = Synchronization.Atomic<Bool>(false)
-    /// A pass is running; a request for another (a SIGHUP: `force`) waits as `pending` and runs when it ends.
-    private let reloading = Synchronization.Mutex<(busy: Bool, pending: Bool?)>((false, nil))
+    /// Registry passes, one at a time.
+    private let reloads = SingleFlight()
 
     /// Settings the command line gives.
     public struct Options: Sendable {
@@ -161,32 +161,14 @@ public final class Gateway: Sendable {
     /// Brings every model to the version the registry names. `force` retries versions that were refused before
     /// (SIGHUP); a poll retries only when the registry names another version.
     func reconcile(force: Bool) async {
-        let busy = reloading.withLock { state -> Bool in
-            if state.busy {
-                state.pending = (state.pending ?? false) || force
-                return true
-            }
-            state.busy = true
-            return false
-        }
-        if busy { return }
-        var force = force
-        while true {
+        await reloads.run(force: force) { force in
             if force { reloadConfiguration() }
             // Every model at once: a backend that is slow to start holds up no other model.
-            let pass = force
             await withTaskGroup(of: Void.self) { group in
                 for slot in slots.withLock({ Array($0.values) }) {
-                    group.addTask { await self.reconcile(slot, force: pass) }
+                    group.addTask { await self.reconcile(slot, force: force) }
                 }
             }
-            let next = reloading.withLock { state -> Bool? in
-                defer { state.pending = nil }
-                if state.pending == nil { state.busy = false }
-                return state.pending
-            }
-            guard let next else { return }
-            force = next
         }
     }
 
@@ -490,6 +472,35 @@ public final class Gateway: Sendable {
     static func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+}
+
+/// Runs a pass at a time: a request while one runs (a SIGHUP's forced one, say) runs once more when it ends,
+/// forced if any request was.
+final class SingleFlight: Sendable {
+    private let state = Synchronization.Mutex<(busy: Bool, pending: Bool?)>((false, nil))
+
+    func run(force: Bool, _ pass: (Bool) async -> Void) async {
+        let busy = state.withLock { state -> Bool in
+            if state.busy {
+                state.pending = (state.pending ?? false) || force
+                return true
+            }
+            state.busy = true
+            return false
+        }
+        if busy { return }
+        var force = force
+        while true {
+            await pass(force)
+            let next = state.withLock { state -> Bool? in
+                defer { state.pending = nil }
+                if state.pending == nil { state.busy = false }
+                return state.pending
+            }
+            guard let next else { return }
+            force = next
         }
     }
 }

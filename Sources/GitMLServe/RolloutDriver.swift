@@ -266,28 +266,10 @@ extension Gateway {
     /// Follows every model's rollout file: starts a candidate, moves weights, analyses intervals, ends rollouts.
     /// Called four times a second, and at once on SIGHUP.
     func followRollouts(force: Bool = false) async {
-        // One pass at a time (the 250 ms loop and SIGHUP): two would judge one interval twice.
-        let busy = following.withLock { state -> Bool in
-            if state.busy {
-                state.forcePending = state.forcePending || force
-                return true
-            }
-            state.busy = true
-            return false
-        }
-        if busy { return }
-        var force = force
-        while true {
+        await follows.run(force: force) { force in
             for slot in slots.withLock({ Array($0.values) }) {
                 await followRollout(slot, force: force)
             }
-            let again = following.withLock { state -> Bool in
-                defer { state.forcePending = false }
-                if !state.forcePending { state.busy = false }
-                return state.forcePending
-            }
-            guard again else { return }
-            force = true
         }
     }
 
