@@ -25,7 +25,7 @@ struct RolloutCommand: ParsableCommand {
         ])
 }
 
-/// The card examiner the gates use when they require card sections.
+/// The card examiner the gates use when they require card sections (serve, rollout, probe).
 let cardExaminer: @Sendable (Workspace, String, Int, [String]) throws -> [String] = {
     workspace, model, version, sections in
     try CardBuilder(workspace: workspace).check(

@@ -62,11 +62,6 @@ struct ServeCommand: GitMLCommand {
         return try Gateway.serve(
             Gateway.Options(
                 root: workspace.root, configPath: relative, host: host, port: port, token: token,
-                environment: context.environment,
-                cardExaminer: { workspace, model, version, sections in
-                    try CardBuilder(workspace: workspace).check(
-                        model, reference: String(version),
-                        sections: sections.isEmpty ? CardBuilder.defaultSections : sections)
-                }))
+                environment: context.environment, cardExaminer: cardExaminer))
     }
 }
