@@ -337,7 +337,12 @@ extension Gateway {
                 end(slot, active, why: reason)
                 return
             }
-            active.paused.store(plan.phase == .paused, ordering: .relaxed)
+            let paused = plan.phase == .paused
+            if active.paused.exchange(paused, ordering: .relaxed) != paused {
+                serveLog(
+                    "\(slot.name)@\(plan.candidate): rollout \(paused ? "paused" : "resumed"), step \(active.progress.withLock { $0.step } + 1)"
+                )
+            }
             let (leader, gained) = active.takeLeadIfFree()
             if gained && plan.strategy != .blueGreen {
                 // A fresh interval: what was measured before this process led is not judged.

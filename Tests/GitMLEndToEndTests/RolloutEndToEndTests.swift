@@ -313,9 +313,14 @@ struct RolloutEndToEndTests {
         #expect(try ServeProcess.eventually(30) { gateway.log.contains("resumed at step 2") }, "\(gateway.log)")
         let state = try status(repo)["state"]
         #expect(state?["step"] == .int(1) && state?["weight"] == .int(50), "\(String(describing: state))")
+        // Paused, so that the analysis cannot advance to 100 % in the middle of the measurement.
+        let pause = try repo.gitML(["rollout", "pause", "m"])
+        #expect(pause.status == 0, "\(pause.stderr)")
+        #expect(try ServeProcess.eventually(5) { gateway.log.contains("rollout paused, step 2") }, "\(gateway.log)")
         let split = try clientRun(["latency", gateway.url("/v1/models/m:predict"), "200", body])
         let candidate = split["versions"]?["2"]?.int(in: 0...200) ?? 0
         #expect((60...140).contains(candidate), "about half to the candidate: \(split)")
+        #expect(try status(repo)["state"]?["step"] == .int(1), "a paused rollout holds its step")
     }
 
     @Test("start refuses what the registry would refuse; golden probes replay against a version")
