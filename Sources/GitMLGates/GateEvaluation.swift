@@ -63,6 +63,8 @@ public struct GateInputs: Sendable {
     public var championRecordMissing = false
     /// What is wrong with the version's committed card (empty: nothing); nil when it was not examined.
     public var cardProblems: [String]?
+    /// Each golden file's drift (empty: none), by path; a file missing here was not replayed.
+    public var probeProblems: [String: [String]] = [:]
 
     public init(candidate: JSONValue) { self.candidate = candidate }
 }
@@ -200,6 +202,15 @@ public enum GateEvaluation {
                     threshold: "fresh and complete", passed: problems.isEmpty,
                     detail: problems.isEmpty
                         ? "the committed card is complete and current" : problems.joined(separator: "; "))
+            ]
+        case .probe(let golden):
+            let problems = inputs.probeProblems[golden] ?? ["the golden probes were not replayed"]
+            return [
+                GateRow(
+                    check: "probe \(golden)", observed: problems.isEmpty ? "no drift" : "\(problems.count) problem(s)",
+                    threshold: "no drift", passed: problems.isEmpty,
+                    detail: problems.isEmpty
+                        ? "every golden probe answered as recorded" : problems.prefix(5).joined(separator: "; "))
             ]
         case .approvals(let count, let distinctFromOwner):
             let owners = Array(

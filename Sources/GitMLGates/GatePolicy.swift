@@ -17,6 +17,9 @@ public struct GatePolicy {
     public let allowedSigners: [UInt8]?
     /// Where the policy was read, for messages (`the work tree`, `origin/main at 1a2b3c4d5e`).
     public let origin: String
+    /// The golden files the gates' `probe` checks name, read where the gates are (a push cannot change the answers
+    /// that judge it); a file that is not there is absent.
+    public let goldens: [String: [UInt8]]
 
     /// Reads the policy from `source`. A malformed config.yaml is an error; a malformed gates.yaml is kept as the
     /// reason every promotion fails.
@@ -33,6 +36,11 @@ public struct GatePolicy {
         } else {
             spec = .failure(.malformedSpec("the file is missing at \(origin) (git ml init writes one)"))
         }
+        var goldens: [String: [UInt8]] = [:]
+        for file in (try? spec.get())?.goldenFiles ?? [] {
+            goldens[file] = try source.contents(of: file)
+        }
+        self.goldens = goldens
         approvers = try source.contents(of: ".mlops/config.yaml").map { try Config.parse($0).approvers } ?? []
         allowedSigners = try source.contents(of: SSHSignatures.allowedSignersFile)
     }
@@ -102,5 +110,20 @@ public struct GatePolicy {
             inputs.ownerUnknown = !verdicts.contains(.good)
         }
         return inputs
+    }
+
+    /// Each `probe` check's outcome: the golden file replayed by `examiner`, or why it was not.
+    func probeProblems(
+        _ checks: [GateCheck], model: String, version: Int, examiner: GateRunner.ProbeExaminer?, unavailable: String
+    ) throws -> [String: [String]] {
+        var problems: [String: [String]] = [:]
+        for case .probe(let golden) in checks where problems[golden] == nil {
+            guard let bytes = goldens[golden] else {
+                problems[golden] = ["\(golden) is not in \(origin)"]
+                continue
+            }
+            problems[golden] = try examiner.map { try $0(model, version, golden, bytes) } ?? [unavailable]
+        }
+        return problems
     }
 }

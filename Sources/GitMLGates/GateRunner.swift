@@ -19,12 +19,19 @@ public struct GateRunner {
     /// gates need not depend on it): problems, or none.
     public typealias CardExaminer = (_ model: String, _ version: Int, _ sections: [String]) throws -> [String]
 
+    /// Replays a golden file (its path and bytes, read where the policy is read) against a version started for it:
+    /// each probe that drifted, or why the version could not be probed; none when every answer matched.
+    public typealias ProbeExaminer = (_ model: String, _ version: Int, _ golden: String, _ bytes: [UInt8]) throws
+        -> [String]
+
     let workspace: Workspace
     let cardExaminer: CardExaminer?
+    let probeExaminer: ProbeExaminer?
 
-    public init(workspace: Workspace, cardExaminer: CardExaminer? = nil) {
+    public init(workspace: Workspace, cardExaminer: CardExaminer? = nil, probeExaminer: ProbeExaminer? = nil) {
         self.workspace = workspace
         self.cardExaminer = cardExaminer
+        self.probeExaminer = probeExaminer
     }
 
     /// The stage a version is checked for when none is named: the next one up.
@@ -86,6 +93,9 @@ public struct GateRunner {
         if let sections = spec.cardSections(for: stage), let cardExaminer {
             inputs.cardProblems = try cardExaminer(name, version, sections)
         }
+        inputs.probeProblems = try policy.probeProblems(
+            checks, model: name, version: version, examiner: probeExaminer,
+            unavailable: "golden probes need the version started: run git ml gate check")
         return (version, stage, GateEvaluation.evaluate(checks, inputs), spec.digest)
     }
 }

@@ -15,6 +15,9 @@ public enum GateCheck: Sendable, Equatable {
     case approvals(count: Int, distinctFromOwner: Bool)
     /// A committed model card, fresh, with these sections present and not empty (empty: the default sections).
     case card(sections: [String])
+    /// Golden request/response pairs (a JSON-lines file in the repository, read where the policy is read) replayed
+    /// against the version started as `git ml serve` starts it: no drift.
+    case probe(golden: String)
     /// No checks, on purpose: the stage takes any version. Without it an empty stage blocks every promotion.
     case ungated
 }
@@ -99,6 +102,17 @@ public struct GateSpec: Sendable {
             }
             return .ungated
         }
+        if let golden = fields["probe"] {
+            try allowOnly(["probe"])
+            let parts = golden.string?.split(separator: "/", omittingEmptySubsequences: false) ?? []
+            guard let path = golden.string, !path.hasPrefix("/"), path.utf8.count < 1024,
+                !parts.isEmpty, parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." })
+            else {
+                throw GateError.malformedSpec(
+                    "\(place).probe must be a golden file's path in the repository, such as probes/churn.jsonl")
+            }
+            return .probe(golden: path)
+        }
         if fields["lineage"] != nil {
             try allowOnly(["lineage"])
             return .lineage
@@ -121,7 +135,7 @@ public struct GateSpec: Sendable {
             return .approvals(count: n, distinctFromOwner: fields["distinct_from_owner"]?.bool ?? false)
         }
         throw GateError.malformedSpec(
-            "\(place) is not a check: use metric, latency, cost, regression, schema, lineage, approvals, card or ungated"
+            "\(place) is not a check: use metric, latency, cost, regression, schema, lineage, approvals, card, probe or ungated"
         )
     }
 
@@ -138,6 +152,17 @@ public struct GateSpec: Sendable {
             if case .card(let sections) = check { return sections }
         }
         return nil
+    }
+
+    /// The golden files every stage's `probe` checks name.
+    public var goldenFiles: [String] {
+        Array(
+            Set(
+                checks.values.joined().compactMap {
+                    if case .probe(let golden) = $0 { return golden }
+                    return nil
+                })
+        ).sorted()
     }
 
     /// How many approvals `stage` requires, and whether the owner's own approval counts.

@@ -99,11 +99,17 @@ public struct PromotionCheck {
     /// The clone's work tree and object store, used to re-hash files the commit does not carry; nil on a server.
     let workspace: Workspace?
     let cardExaminer: CardExaminer?
+    /// Starts a version from the clone's object store and replays golden probes; nil on a server.
+    let probeExaminer: GateRunner.ProbeExaminer?
 
-    public init(repository: Repository, workspace: Workspace? = nil, cardExaminer: CardExaminer? = nil) {
+    public init(
+        repository: Repository, workspace: Workspace? = nil, cardExaminer: CardExaminer? = nil,
+        probeExaminer: GateRunner.ProbeExaminer? = nil
+    ) {
         self.repository = repository
         self.workspace = workspace
         self.cardExaminer = cardExaminer
+        self.probeExaminer = probeExaminer
     }
 
     /// Judges one range.
@@ -368,6 +374,11 @@ private struct Judge {
         if let sections = spec.cardSections(for: stage) {
             inputs.cardProblems = try cardProblems(name, candidate.file.version, sections)
         }
+        inputs.probeProblems = try policy.probeProblems(
+            checks, model: name, version: candidate.file.version, examiner: check.probeExaminer,
+            unavailable:
+                "unverifiable: golden probes need the version started, which this host cannot do (a server's hook has no backend); run the check in a clone"
+        )
         return .success(GateEvaluation.evaluate(checks, inputs))
     }
 

@@ -346,6 +346,17 @@ public final class Gateway: Sendable {
         }
         do {
             try await backend.start(within: settings.startupSeconds)
+            // The gates' golden probes, replayed now that the backend answers: a version that drifts gets nothing.
+            var drift: [String] = []
+            for (golden, probes) in verified.goldenProbes {
+                drift += await Self.replay(probes, on: backend, settings: settings).problems.map {
+                    "probe \(golden): \($0)"
+                }
+            }
+            if !drift.isEmpty {
+                throw ServeError.promotionUnverified(
+                    model: settings.name, version: verified.version, stage: verified.gatedStage, reasons: drift)
+            }
         } catch {
             await backend.stop(grace: 1)
             ScratchDirectory.remove(verified.directory)

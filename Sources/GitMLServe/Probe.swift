@@ -1,5 +1,6 @@
 import Dispatch
 import GitMLBasics
+import GitMLGates
 import GitMLLineage
 import GitMLRollout
 import GitMLStore
@@ -30,6 +31,10 @@ public struct ProbeReport: Sendable {
 
     public var passed: Bool { results.allSatisfy(\.passed) }
     public var failures: Int { results.filter { !$0.passed }.count }
+    /// One line per probe that drifted, for a gate row or a refusal.
+    public var problems: [String] {
+        results.filter { !$0.passed }.map { "\($0.name) (line \($0.line)) drifted: \($0.detail)" }
+    }
 
     public var json: JSONValue {
         .object([
@@ -114,16 +119,51 @@ extension Gateway {
         config.log.enabled = false
         let gateway = try Gateway(options: options, config: config)
         let served = try await gateway.prepare(settings, pin: version)
+        let report = await replay(probes, on: served.backend, settings: settings, headers: fields)
+        await served.backend.stop()
+        ScratchDirectory.remove(served.verified.directory)
+        return report
+    }
+
+    /// Replays `probes` against a version's started backend, each on its own path or the model's predict route.
+    static func replay(
+        _ probes: [GoldenProbe], on backend: Backend, settings: ServeConfig.ModelSettings, headers: HTTPFields? = nil
+    ) async -> ProbeReport {
+        var fields = HTTPFields()
+        fields[.contentType] = "application/json"
         var results: [ProbeResult] = []
         for probe in probes {
             results.append(
                 await send(
-                    probe, to: served.backend, path: probe.path ?? "/v1/models/\(model):predict", headers: fields,
-                    timeout: settings.timeoutMilliseconds))
+                    probe, to: backend, path: probe.path ?? "/v1/models/\(settings.name):predict",
+                    headers: headers ?? fields, timeout: settings.timeoutMilliseconds))
         }
-        await served.backend.stop()
-        ScratchDirectory.remove(served.verified.directory)
-        return ProbeReport(target: "\(model)@\(served.verified.version)", results: results)
+        return ProbeReport(target: "\(settings.name)@\(backend.version)", results: results)
+    }
+
+    /// The `probe` gate where a version can be started (`gate check`, `rollout start`, a clone's push check): the
+    /// version started as `git ml serve` starts it, from `workspace`'s serve.yaml and object store, the golden file
+    /// replayed, and the drift (or why it could not be started) as the check's problems. Blocks the calling thread.
+    public static func probeExaminer(
+        workspace: Workspace, cardExaminer: (@Sendable (Workspace, String, Int, [String]) throws -> [String])?
+    ) -> GateRunner.ProbeExaminer {
+        { model, version, golden, bytes in
+            let probes: [GoldenProbe]
+            do {
+                probes = try GoldenProbe.parse(bytes, source: golden)
+            } catch let error as GitMLError {
+                return [error.message]
+            }
+            let options = Options(
+                root: workspace.root, configPath: ServeConfig.path, host: nil, port: nil, token: nil,
+                environment: workspace.environment, cardExaminer: cardExaminer)
+            do {
+                return try probe(options, model: model, version: version, url: nil, headers: [], probes: probes)
+                    .problems
+            } catch let error as GitMLError {
+                return ["\(model)@\(version) could not be started for its golden probes: \(error.message)"]
+            }
+        }
     }
 
     private static func send(_ probe: GoldenProbe, to backend: Backend, path: String, headers: HTTPFields, timeout: Int)

@@ -72,8 +72,9 @@ public struct RolloutControl {
                 try examine(workspace, name, number, sections)
             }
         }
-        let (_, _, rows, _) = try GateRunner(workspace: workspace, cardExaminer: examiner).evaluate(
-            model, version: String(candidate), stage: .production, artifactsVerified: [])
+        let probes = Gateway.probeExaminer(workspace: workspace, cardExaminer: cardExaminer)
+        let (_, _, rows, _) = try GateRunner(workspace: workspace, cardExaminer: examiner, probeExaminer: probes)
+            .evaluate(model, version: String(candidate), stage: .production, artifactsVerified: [])
         return rows.filter { !$0.passed }.map { "gate \($0.check): \($0.detail.isEmpty ? $0.observed : $0.detail)" }
     }
 

@@ -2,6 +2,7 @@ import GitMLBasics
 import GitMLGates
 import GitMLLineage
 import GitMLRegistry
+import GitMLRollout
 import GitMLStore
 
 #if canImport(Glibc)
@@ -22,6 +23,10 @@ public struct VerifiedVersion: Sendable {
     public let directory: String
     /// The version file's digest: a served version is identified by it, so a re-registered file is a change.
     public let digest: String
+    /// The golden files its gates' `probe` checks name, parsed, with the stage gated: replayed against the backend
+    /// once it is healthy, before any request reaches it.
+    public var goldenProbes: [(golden: String, probes: [GoldenProbe])] = []
+    public var gatedStage = ""
 
     /// The absolute path of the artifact recorded at `path`.
     public func file(_ path: String) -> String { directory + "/" + path }
@@ -73,6 +78,8 @@ public struct VersionLoader: Sendable {
         let directory = try files.checked(relative)
         ScratchDirectory.remove(directory)
         try files.makeDirectories(relative)
+        var goldenProbes: [(golden: String, probes: [GoldenProbe])] = []
+        var gatedStage = ""
         do {
             let paths = Set(version.file.artifacts.map(\.path))
             for artifact in version.file.artifacts {
@@ -90,24 +97,33 @@ public struct VersionLoader: Sendable {
                     { (name: String, number: Int, sections: [String]) in try examine(workspace, name, number, sections)
                     }
                 }
-                let (_, _, rows, _) = try GateRunner(workspace: workspace, cardExaminer: examiner).evaluate(
-                    settings.name, version: String(number), stage: stage, artifactsVerified: [])
+                // Golden probes need the backend this version is about to get: collected here, replayed by
+                // `Gateway.prepare` once it is healthy (a file that does not parse fails the gate now).
+                let deferred = DeferredProbes()
+                let (_, _, rows, _) = try GateRunner(
+                    workspace: workspace, cardExaminer: examiner, probeExaminer: deferred.collect
+                ).evaluate(settings.name, version: String(number), stage: stage, artifactsVerified: [])
                 let failed = rows.filter { !$0.passed }
                 if !failed.isEmpty {
                     throw ServeError.promotionUnverified(
                         model: settings.name, version: number, stage: stage.rawValue,
                         reasons: failed.map { "\($0.check): \($0.detail.isEmpty ? $0.observed : $0.detail)" })
                 }
+                goldenProbes = deferred.files
+                gatedStage = stage.rawValue
             }
         } catch {
             ScratchDirectory.remove(directory)
             throw error
         }
         let record = try? RunStore(workspace: workspace).read(version.file.run)
-        return VerifiedVersion(
+        var verified = VerifiedVersion(
             model: settings.name, version: number, stage: version.stage.rawValue, run: version.file.run,
             commit: record?.record["git"]?["commit"]?.string ?? "", artifacts: version.file.artifacts,
             directory: directory, digest: version.file.digest)
+        verified.goldenProbes = goldenProbes
+        verified.gatedStage = gatedStage
+        return verified
     }
 
     /// Links (else copies) the stored object to `directory/<recorded path>` and hashes what was placed.
@@ -191,5 +207,22 @@ public struct VersionLoader: Sendable {
             }
         }
         for directory in dead { ScratchDirectory.remove(directory) }
+    }
+}
+
+/// The `probe` checks a gate evaluation meets before the backend runs: each golden file parsed and kept for
+/// `Gateway.prepare` to replay; one that does not parse is the check's failure.
+private final class DeferredProbes {
+    var files: [(golden: String, probes: [GoldenProbe])] = []
+
+    func collect(_ model: String, _ version: Int, _ golden: String, _ bytes: [UInt8]) -> [String] {
+        do {
+            files.append((golden, try GoldenProbe.parse(bytes, source: golden)))
+            return []
+        } catch let error as GitMLError {
+            return [error.message]
+        } catch {
+            return ["\(golden): \(error)"]
+        }
     }
 }

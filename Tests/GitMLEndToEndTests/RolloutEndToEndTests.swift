@@ -359,4 +359,69 @@ struct RolloutEndToEndTests {
         let bad = try repo.gitML(["probe", "m@1", "--golden", "bad.jsonl"])
         #expect(bad.status == 2 && bad.stderr.contains("bad.jsonl line 1"), "\(bad.stderr)")
     }
+
+    @Test("a probe gate: gate check, rollout start and the gateway replay the golden file against the version")
+    func probeGate() throws {
+        // Version 1 answers 103 and version 2 answers 203: both within half of 203, so either passes this file.
+        let either =
+            #"{"request": {"instances": [[1, 2]]}, "response": {"predictions": [203]}, "compare": "numeric", "#
+            + #""tolerance": 0.5}"# + "\n"
+        let repo = try project(candidate: #"{"offset": 200}"#)
+        try repo.write("probes.jsonl", either)
+        try repo.write(".mlops/gates.yaml", "version: 1\nproduction:\n  - probe: probes.jsonl\n")
+        let check = try repo.gitML(["gate", "check", "m", "2", "--to", "production", "--json"])
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+        let row = try json(check.stdout)["checks"]?.array?.first
+        #expect(row?["check"] == .string("probe probes.jsonl") && row?["passed"] == .bool(true), "\(check.stdout)")
+        // Only version 1 matches now: version 2 drifts, so its gates fail and a rollout of it is refused.
+        let one = #"{"name": "sum", "request": {"instances": [[1, 2]]}, "response": {"predictions": [103]}}"#
+        try repo.write("probes.jsonl", one + "\n")
+        let drift = try repo.gitML(["gate", "check", "m", "2", "--to", "production"])
+        #expect(drift.status == 1 && drift.stdout.contains("sum (line 1) drifted"), "\(drift.stdout)\(drift.stderr)")
+        let refused = try repo.gitML(["rollout", "start", "m", "2"])
+        #expect(refused.status == 1 && refused.stderr.contains("probe probes.jsonl"), "\(refused.stderr)")
+        // A golden file that is not there fails the gate; it is not skipped.
+        try repo.write(".mlops/gates.yaml", "version: 1\nproduction:\n  - probe: missing.jsonl\n")
+        let missing = try repo.gitML(["gate", "check", "m", "1", "--to", "production"])
+        #expect(
+            missing.status == 1 && missing.stdout.contains("missing.jsonl is not in the work tree"), "\(missing.stdout)"
+        )
+        // The gateway replays them too, against the backend it started, before any request reaches it: with a file
+        // only version 2 matches, production (version 1) is refused.
+        try repo.write(".mlops/gates.yaml", "version: 1\nproduction:\n  - probe: probes.jsonl\n")
+        try repo.write("probes.jsonl", one.replacingOccurrences(of: "103", with: "203") + "\n")
+        let gateway = try ServeProcess(repo)
+        #expect(
+            try ServeProcess.eventually(30) { gateway.log.contains("probe probes.jsonl: sum (line 1) drifted") },
+            "\(gateway.log)")
+        let answer = try HTTPExchange.send(gateway.url("/v1/models/m:predict"), method: "POST", body: body)
+        #expect(answer.status == 503, "\(answer.body)")
+    }
+
+    @Test("a push promoting a version is judged by the target's golden answers: editing them in the push does not pass")
+    func probeGateAtPush() throws {
+        let repo = try project(candidate: #"{"offset": 200}"#)
+        _ = try repo.addBareRemote()
+        try repo.git("push", "-q", "origin", "main")
+        #expect(try repo.gitML(["hook", "install"]).status == 0)
+        // The target's policy: a probe gate whose golden answer only version 1 (sum + 100) gives.
+        let one = #"{"name": "sum", "request": {"instances": [[1, 2]]}, "response": {"predictions": [103]}}"#
+        try repo.write("probes.jsonl", one + "\n")
+        try repo.write(
+            ".mlops/gates.yaml", "version: 1\nstaging:\n  - ungated: true\nproduction:\n  - probe: probes.jsonl\n")
+        try repo.commitAll("gate production on golden probes")
+        try repo.git("push", "-q", "origin", "main")
+        // The pusher rewrites the answer to version 2's, so the gates pass in the work tree, and promotes it.
+        try repo.write("probes.jsonl", one.replacingOccurrences(of: "103", with: "203") + "\n")
+        let gate = try repo.gitML(["gate", "check", "m", "2", "--to", "production"])
+        #expect(gate.status == 0, "\(gate.stdout)\(gate.stderr)")
+        #expect(try repo.gitML(["model", "promote", "m", "2", "--to", "production"]).status == 0)
+        try repo.commitAll("promote m 2")
+        let before = try repo.remoteTip()
+        let pushed = try repo.gitResult("push", "origin", "main")
+        #expect(pushed.status != 0, "\(pushed.stderr)")
+        #expect(pushed.stderr.contains("blocked: m 2 -> production"), "\(pushed.stderr)")
+        #expect(pushed.stderr.contains("sum (line 1) drifted"), "\(pushed.stderr)")
+        #expect(try repo.remoteTip() == before)
+    }
 }

@@ -38,6 +38,7 @@ struct GateSpecTests {
               - lineage: true
               - approvals: 2
                 distinct_from_owner: true
+              - probe: probes/churn.jsonl
             """)
         #expect(parsed.checks[.staging] == [])
         #expect(
@@ -46,8 +47,9 @@ struct GateSpecTests {
                 .threshold(kind: "latency", metric: "latency_p99_ms", min: nil, max: 50, minSamples: nil),
                 .threshold(kind: "cost", metric: "cost_per_1k_requests", min: nil, max: 0.2, minSamples: nil),
                 .regression(metric: "loss", maxDrop: nil, maxDropPercent: 5, lowerIsBetter: true),
-                .schema, .lineage, .approvals(count: 2, distinctFromOwner: true),
+                .schema, .lineage, .approvals(count: 2, distinctFromOwner: true), .probe(golden: "probes/churn.jsonl"),
             ])
+        #expect(parsed.goldenFiles == ["probes/churn.jsonl"])
         #expect(parsed.approvalPolicy(for: .production)! == (2, true))
     }
 
@@ -172,6 +174,26 @@ struct GateEvaluationTests {
         #expect(rows[2].detail == "modified data/a.csv")
         let clean = GateEvaluation.evaluate([.lineage], GateInputs(candidate: record([:])))
         #expect(clean.allSatisfy { $0.passed })
+    }
+
+    @Test(
+        "a probe check names a file in the repository; anything else is an error",
+        arguments: ["/etc/passwd", "../x.jsonl", "a//b", "a/./b", "", "1", "[a]", "x.jsonl\n    extra: 1"])
+    func probePaths(_ golden: String) {
+        #expect(throws: GateError.self) { try spec("production:\n  - probe: \(golden)\n") }
+    }
+
+    @Test("a probe row passes without drift, fails with it, and fails when the probes were not replayed")
+    func probeRows() {
+        var inputs = GateInputs(candidate: record([:]))
+        let check = GateCheck.probe(golden: "p.jsonl")
+        let unreplayed = GateEvaluation.evaluate([check], inputs)
+        #expect(!unreplayed[0].passed && unreplayed[0].detail == "the golden probes were not replayed")
+        inputs.probeProblems = ["p.jsonl": ["sum (line 1) drifted: differs"]]
+        let drifted = GateEvaluation.evaluate([check], inputs)
+        #expect(!drifted[0].passed && drifted[0].check == "probe p.jsonl" && drifted[0].detail.contains("sum (line 1)"))
+        inputs.probeProblems = ["p.jsonl": []]
+        #expect(GateEvaluation.evaluate([check], inputs)[0].passed)
     }
 
     @Test("schemas must match the champion's, and differences are listed")

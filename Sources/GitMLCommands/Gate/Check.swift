@@ -2,6 +2,7 @@ import ArgumentParser
 import GitMLBasics
 import GitMLGates
 import GitMLRegistry
+import GitMLServe
 
 struct GateCheckCommand: GitMLCommand {
     static let configuration = CommandConfiguration(
@@ -28,8 +29,10 @@ struct GateCheckCommand: GitMLCommand {
         let context = try Context(common, json: output.json)
         let workspace = try context.workspace()
         let reference = ModelReference(model, version: version)
-        let outcome = try GateRunner(workspace: workspace, cardExaminer: cardExaminer(workspace)).check(
-            reference.name, version: reference.reference ?? "latest", stage: to)
+        let outcome = try GateRunner(
+            workspace: workspace, cardExaminer: cardExaminer(workspace),
+            probeExaminer: Gateway.probeExaminer(workspace: workspace, cardExaminer: cardExaminer)
+        ).check(reference.name, version: reference.reference ?? "latest", stage: to)
         if output.json {
             print(
                 JSONWriter.pretty(

@@ -6,6 +6,7 @@ import GitMLGates
 import GitMLGit
 import GitMLLineage
 import GitMLRemote
+import GitMLServe
 
 /// `git ml hook`: the pre-push hook on clones, the pre-receive hook on servers.
 struct Hook: ParsableCommand {
@@ -165,13 +166,13 @@ private func readStandardInput() -> String {
     String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
 }
 
-/// The push check of a clone: its work tree and object store re-hash what commits do not carry, and cards are
-/// examined in a scratch copy of the pushed `.mlops`.
+/// The push check of a clone: its work tree and object store re-hash what commits do not carry, cards are
+/// examined in a scratch copy of the pushed `.mlops`, and golden probes are replayed against the version started
+/// from the clone's object store.
 func promotionCheck(_ workspace: Workspace) -> PromotionCheck {
-    PromotionCheck(repository: workspace.repository, workspace: workspace) { scratch, model, version, sections in
-        try CardBuilder(workspace: scratch).check(
-            model, reference: String(version), sections: sections.isEmpty ? CardBuilder.defaultSections : sections)
-    }
+    PromotionCheck(
+        repository: workspace.repository, workspace: workspace, cardExaminer: cardExaminer,
+        probeExaminer: Gateway.probeExaminer(workspace: workspace, cardExaminer: cardExaminer))
 }
 
 /// Prints each refused change: what, why, and the command that fixes it.
