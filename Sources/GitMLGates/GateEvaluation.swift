@@ -63,8 +63,8 @@ public struct GateInputs: Sendable {
     public var championRecordMissing = false
     /// What is wrong with the version's committed card (empty: nothing); nil when it was not examined.
     public var cardProblems: [String]?
-    /// Each golden file's drift (empty: none), by path; a file missing here was not replayed.
-    public var probeProblems: [String: [String]] = [:]
+    /// Each golden file's SHA-256 and failed probes (empty: none), by path; a file missing here was not replayed.
+    public var probeProblems: [String: (sha256: String, problems: [String])] = [:]
 
     public init(candidate: JSONValue) { self.candidate = candidate }
 }
@@ -204,13 +204,15 @@ public enum GateEvaluation {
                         ? "the committed card is complete and current" : problems.joined(separator: "; "))
             ]
         case .probe(let golden):
-            let problems = inputs.probeProblems[golden] ?? ["the golden probes were not replayed"]
+            let (sha256, problems) = inputs.probeProblems[golden] ?? ("", ["the golden probes were not replayed"])
+            let answers = sha256.isEmpty ? "" : " (\(golden) sha256 \(sha256.prefix(12)))"
             return [
                 GateRow(
                     check: "probe \(golden)", observed: problems.isEmpty ? "no drift" : "\(problems.count) problem(s)",
                     threshold: "no drift", passed: problems.isEmpty,
-                    detail: problems.isEmpty
+                    detail: (problems.isEmpty
                         ? "every golden probe answered as recorded" : problems.prefix(5).joined(separator: "; "))
+                        + answers)
             ]
         case .approvals(let count, let distinctFromOwner):
             let owners = Array(

@@ -18,8 +18,13 @@ public struct GatePolicy {
     /// Where the policy was read, for messages (`the work tree`, `origin/main at 1a2b3c4d5e`).
     public let origin: String
     /// The golden files the gates' `probe` checks name, read where the gates are (a push cannot change the answers
-    /// that judge it); a file that is not there is absent.
-    public let goldens: [String: [UInt8]]
+    /// that judge it): the bytes, or why they cannot be read; a file that is not there is absent.
+    public let goldens: [String: Result<[UInt8], GoldenUnreadable>]
+
+    /// Why a golden file could not be read (a directory, a link out of the tree, too large).
+    public struct GoldenUnreadable: Error {
+        let message: String
+    }
 
     /// Reads the policy from `source`. A malformed config.yaml is an error; a malformed gates.yaml is kept as the
     /// reason every promotion fails.
@@ -36,9 +41,13 @@ public struct GatePolicy {
         } else {
             spec = .failure(.malformedSpec("the file is missing at \(origin) (git ml init writes one)"))
         }
-        var goldens: [String: [UInt8]] = [:]
+        var goldens: [String: Result<[UInt8], GoldenUnreadable>] = [:]
         for file in (try? spec.get())?.goldenFiles ?? [] {
-            goldens[file] = try source.contents(of: file)
+            do {
+                goldens[file] = try source.contents(of: file).map { .success($0) }
+            } catch let error as GitMLError {
+                goldens[file] = .failure(GoldenUnreadable(message: error.message))
+            }
         }
         self.goldens = goldens
         approvers = try source.contents(of: ".mlops/config.yaml").map { try Config.parse($0).approvers } ?? []
@@ -112,18 +121,22 @@ public struct GatePolicy {
         return inputs
     }
 
-    /// Each `probe` check's outcome: the golden file replayed by `examiner`, or why it was not.
+    /// Each `probe` check's outcome, by golden file: its SHA-256 (which answers judged) and the file replayed by
+    /// `examiner` against the version file with `digest`, or why it was not.
     func probeProblems(
-        _ checks: [GateCheck], model: String, version: Int, examiner: GateRunner.ProbeExaminer?, unavailable: String
-    ) throws -> [String: [String]] {
-        var problems: [String: [String]] = [:]
-        for case .probe(let golden) in checks where problems[golden] == nil {
-            guard let bytes = goldens[golden] else {
-                problems[golden] = ["\(golden) is not in \(origin)"]
-                continue
+        _ checks: [GateCheck], model: String, version: Int, digest: String, examiner: GateRunner.ProbeExaminer?,
+        unavailable: String
+    ) throws -> [String: (sha256: String, problems: [String])] {
+        var outcomes: [String: (sha256: String, problems: [String])] = [:]
+        for case .probe(let golden) in checks where outcomes[golden] == nil {
+            switch goldens[golden] {
+            case nil: outcomes[golden] = ("", ["\(golden) is not in \(origin)"])
+            case .failure(let unreadable)?: outcomes[golden] = ("", ["unreadable: \(unreadable.message)"])
+            case .success(let bytes)?:
+                let problems = try examiner.map { try $0(model, version, digest, golden, bytes) } ?? [unavailable]
+                outcomes[golden] = (try SHA256.hex(of: bytes), problems)
             }
-            problems[golden] = try examiner.map { try $0(model, version, golden, bytes) } ?? [unavailable]
         }
-        return problems
+        return outcomes
     }
 }

@@ -19,10 +19,12 @@ public struct GateRunner {
     /// gates need not depend on it): problems, or none.
     public typealias CardExaminer = (_ model: String, _ version: Int, _ sections: [String]) throws -> [String]
 
-    /// Replays a golden file (its path and bytes, read where the policy is read) against a version started for it:
-    /// each probe that drifted, or why the version could not be probed; none when every answer matched.
-    public typealias ProbeExaminer = (_ model: String, _ version: Int, _ golden: String, _ bytes: [UInt8]) throws
-        -> [String]
+    /// Replays a golden file (its path and bytes, read where the policy is read) against the version whose version
+    /// file has `digest`, started for it: each probe that failed, or why that version could not be probed; none
+    /// when every answer matched.
+    public typealias ProbeExaminer = (
+        _ model: String, _ version: Int, _ digest: String, _ golden: String, _ bytes: [UInt8]
+    ) throws -> [String]
 
     let workspace: Workspace
     let cardExaminer: CardExaminer?
@@ -94,7 +96,7 @@ public struct GateRunner {
             inputs.cardProblems = try cardExaminer(name, version, sections)
         }
         inputs.probeProblems = try policy.probeProblems(
-            checks, model: name, version: version, examiner: probeExaminer,
+            checks, model: name, version: version, digest: candidate.file.digest, examiner: probeExaminer,
             unavailable: "golden probes need the version started: run git ml gate check")
         return (version, stage, GateEvaluation.evaluate(checks, inputs), spec.digest)
     }

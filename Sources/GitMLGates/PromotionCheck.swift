@@ -281,8 +281,15 @@ private struct Judge {
                 "git ml model approve \(event.model) \(event.version) (by an approver, signed), then git ml gate check \(target); "
                 + "or take the promotion back: git ml model undo \(event.model)"
         }
+        if reasons.contains(where: { $0.contains(Self.noBackend) }) {
+            return
+                "judge it where the model can start (git ml verify --range in CI), and keep probe checks out of the policy this server enforces"
+        }
         return "git ml gate check \(target); or take the promotion back: git ml model undo \(event.model)"
     }
+
+    /// The probe row's reason on a host that cannot start a backend.
+    static let noBackend = "golden probes need the version started, which this host cannot do"
 
     /// A version's artifacts against its run record's.
     private func artifactProblems(_ version: ModelVersion) throws -> [String] {
@@ -375,10 +382,9 @@ private struct Judge {
             inputs.cardProblems = try cardProblems(name, candidate.file.version, sections)
         }
         inputs.probeProblems = try policy.probeProblems(
-            checks, model: name, version: candidate.file.version, examiner: check.probeExaminer,
-            unavailable:
-                "unverifiable: golden probes need the version started, which this host cannot do (a server's hook has no backend); run the check in a clone"
-        )
+            checks, model: name, version: candidate.file.version, digest: candidate.file.digest,
+            examiner: check.probeExaminer,
+            unavailable: "unverifiable: \(Self.noBackend) (a server's hook has no backend)")
         return .success(GateEvaluation.evaluate(checks, inputs))
     }
 

@@ -31,9 +31,12 @@ public struct ProbeReport: Sendable {
 
     public var passed: Bool { results.allSatisfy(\.passed) }
     public var failures: Int { results.filter { !$0.passed }.count }
-    /// One line per probe that drifted, for a gate row or a refusal.
+    /// One line per probe that drifted (answered 200, differently) or failed (any other answer, or none), for a
+    /// gate row or a refusal.
     public var problems: [String] {
-        results.filter { !$0.passed }.map { "\($0.name) (line \($0.line)) drifted: \($0.detail)" }
+        results.filter { !$0.passed }.map {
+            "\($0.name) (line \($0.line)) \($0.status == 200 ? "drifted" : "failed"): \($0.detail)"
+        }
     }
 
     public var json: JSONValue {
@@ -51,7 +54,7 @@ extension Gateway {
     /// Blocks the calling thread.
     public static func probe(
         _ options: Options, model: String, version: Int?, url: String?, headers: [(String, String)],
-        probes: [GoldenProbe]
+        probes: [GoldenProbe], digest: String? = nil
     ) throws -> ProbeReport {
         let result = Synchronization.Mutex<Result<ProbeReport, Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
@@ -60,7 +63,8 @@ extension Gateway {
             do {
                 outcome = .success(
                     try await runProbe(
-                        options, model: model, version: version, url: url, headers: headers, probes: probes))
+                        options, model: model, version: version, url: url, headers: headers, probes: probes,
+                        digest: digest))
             } catch {
                 outcome = .failure(error)
             }
@@ -76,7 +80,7 @@ extension Gateway {
 
     private static func runProbe(
         _ options: Options, model: String, version: Int?, url: String?, headers: [(String, String)],
-        probes: [GoldenProbe]
+        probes: [GoldenProbe], digest: String?
     ) async throws -> ProbeReport {
         var fields = HTTPFields()
         fields[.contentType] = "application/json"
@@ -119,6 +123,11 @@ extension Gateway {
         config.log.enabled = false
         let gateway = try Gateway(options: options, config: config)
         let served = try await gateway.prepare(settings, pin: version)
+        if let digest, served.verified.digest != digest {
+            await served.backend.stop()
+            ScratchDirectory.remove(served.verified.directory)
+            throw ServeError.notTheJudgedVersion(model: model, version: served.verified.version)
+        }
         let report = await replay(probes, on: served.backend, settings: settings, headers: fields)
         await served.backend.stop()
         ScratchDirectory.remove(served.verified.directory)
@@ -142,12 +151,14 @@ extension Gateway {
     }
 
     /// The `probe` gate where a version can be started (`gate check`, `rollout start`, a clone's push check): the
-    /// version started as `git ml serve` starts it, from `workspace`'s serve.yaml and object store, the golden file
-    /// replayed, and the drift (or why it could not be started) as the check's problems. Blocks the calling thread.
+    /// version started as `git ml serve` starts it, from `workspace`'s serve.yaml and object store (and only if its
+    /// version file is the one judged, so a push is not vouched for by another checkout's version), the golden file
+    /// replayed, and the failures (or why it could not be started) as the check's problems. Blocks the calling
+    /// thread.
     public static func probeExaminer(
         workspace: Workspace, cardExaminer: (@Sendable (Workspace, String, Int, [String]) throws -> [String])?
     ) -> GateRunner.ProbeExaminer {
-        { model, version, golden, bytes in
+        { model, version, digest, golden, bytes in
             let probes: [GoldenProbe]
             do {
                 probes = try GoldenProbe.parse(bytes, source: golden)
@@ -158,10 +169,11 @@ extension Gateway {
                 root: workspace.root, configPath: ServeConfig.path, host: nil, port: nil, token: nil,
                 environment: workspace.environment, cardExaminer: cardExaminer)
             do {
-                return try probe(options, model: model, version: version, url: nil, headers: [], probes: probes)
-                    .problems
+                return try probe(
+                    options, model: model, version: version, url: nil, headers: [], probes: probes, digest: digest
+                ).problems
             } catch let error as GitMLError {
-                return ["\(model)@\(version) could not be started for its golden probes: \(error.message)"]
+                return ["\(model)@\(version) could not be started for its golden probes: \(error.description)"]
             }
         }
     }

@@ -18,6 +18,8 @@ public enum ServeError: GitMLError {
     case badArtifactPath(model: String, version: Int, path: String, detail: String)
     /// A placeholder in a backend command that the gateway does not know.
     case badPlaceholder(model: String, placeholder: String)
+    /// The work tree's version file is not the one being judged (a push from another checkout).
+    case notTheJudgedVersion(model: String, version: Int)
 
     public var message: String {
         switch self {
@@ -37,6 +39,8 @@ public enum ServeError: GitMLError {
             return "models.\(model).backend.command: unknown placeholder \(placeholder)"
         case .badArtifactPath(let model, let version, let path, let detail):
             return "\(model)@\(version): the version file's artifact \(path) is \(detail)"
+        case .notTheJudgedVersion(let model, let version):
+            return "the work tree's \(model)@\(version) is not the version being judged (its version file differs)"
         }
     }
 
@@ -53,6 +57,7 @@ public enum ServeError: GitMLError {
         case .badArtifactPath: return "run git ml fsck; serve another version"
         case .badPlaceholder:
             return "use {port}, {artifact}, {artifact:<recorded path>}, {artifacts}, {model} or {version}"
+        case .notTheJudgedVersion: return "check out the commit being pushed or verified, then run the check again"
         }
     }
 
@@ -66,6 +71,7 @@ public enum ServeError: GitMLError {
         case .cannotListen: return "cannot-listen"
         case .badPlaceholder: return "bad-placeholder"
         case .badArtifactPath: return "bad-artifact-path"
+        case .notTheJudgedVersion: return "not-the-judged-version"
         }
     }
 }

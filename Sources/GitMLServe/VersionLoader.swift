@@ -215,7 +215,7 @@ public struct VersionLoader: Sendable {
 private final class DeferredProbes {
     var files: [(golden: String, probes: [GoldenProbe])] = []
 
-    func collect(_ model: String, _ version: Int, _ golden: String, _ bytes: [UInt8]) -> [String] {
+    func collect(_ model: String, _ version: Int, _ digest: String, _ golden: String, _ bytes: [UInt8]) -> [String] {
         do {
             files.append((golden, try GoldenProbe.parse(bytes, source: golden)))
             return []

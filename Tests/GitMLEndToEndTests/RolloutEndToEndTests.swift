@@ -377,7 +377,9 @@ struct RolloutEndToEndTests {
         let one = #"{"name": "sum", "request": {"instances": [[1, 2]]}, "response": {"predictions": [103]}}"#
         try repo.write("probes.jsonl", one + "\n")
         let drift = try repo.gitML(["gate", "check", "m", "2", "--to", "production"])
-        #expect(drift.status == 1 && drift.stdout.contains("sum (line 1) drifted"), "\(drift.stdout)\(drift.stderr)")
+        #expect(
+            drift.status == 1 && drift.stdout.contains("sum (line 1) drifted: differs"),
+            "\(drift.stdout)\(drift.stderr)")
         let refused = try repo.gitML(["rollout", "start", "m", "2"])
         #expect(refused.status == 1 && refused.stderr.contains("probe probes.jsonl"), "\(refused.stderr)")
         // A golden file that is not there fails the gate; it is not skipped.
@@ -392,7 +394,9 @@ struct RolloutEndToEndTests {
         try repo.write("probes.jsonl", one.replacingOccurrences(of: "103", with: "203") + "\n")
         let gateway = try ServeProcess(repo)
         #expect(
-            try ServeProcess.eventually(30) { gateway.log.contains("probe probes.jsonl: sum (line 1) drifted") },
+            try ServeProcess.eventually(30) {
+                gateway.log.contains("probe probes.jsonl: sum (line 1) drifted: differs")
+            },
             "\(gateway.log)")
         let answer = try HTTPExchange.send(gateway.url("/v1/models/m:predict"), method: "POST", body: body)
         #expect(answer.status == 503, "\(answer.body)")
@@ -401,7 +405,7 @@ struct RolloutEndToEndTests {
     @Test("a push promoting a version is judged by the target's golden answers: editing them in the push does not pass")
     func probeGateAtPush() throws {
         let repo = try project(candidate: #"{"offset": 200}"#)
-        _ = try repo.addBareRemote()
+        let remote = try repo.addBareRemote()
         try repo.git("push", "-q", "origin", "main")
         #expect(try repo.gitML(["hook", "install"]).status == 0)
         // The target's policy: a probe gate whose golden answer only version 1 (sum + 100) gives.
@@ -421,7 +425,24 @@ struct RolloutEndToEndTests {
         let pushed = try repo.gitResult("push", "origin", "main")
         #expect(pushed.status != 0, "\(pushed.stderr)")
         #expect(pushed.stderr.contains("blocked: m 2 -> production"), "\(pushed.stderr)")
-        #expect(pushed.stderr.contains("sum (line 1) drifted"), "\(pushed.stderr)")
+        #expect(pushed.stderr.contains("sum (line 1) drifted: differs"), "\(pushed.stderr)")
+        #expect(try repo.remoteTip() == before)
+        // The version started must be the one judged: a work tree whose version file differs is not replayed.
+        let versionFile = ".mlops/models/m/versions/2.json"
+        try repo.write(versionFile, try repo.read(versionFile) + " ")
+        let range = try repo.gitML(["verify", "--range", "origin/main..HEAD"])
+        #expect(
+            range.status == 1 && range.stderr.contains("not the version being judged"), "\(range.stdout)\(range.stderr)"
+        )
+        try repo.git("checkout", "--", versionFile)
+        // A server cannot start a backend: there the row fails, with a fix that can work.
+        let install = try TempRepo.run(
+            TempRepo.binary, ["hook", "install", "--server"], in: remote, environment: repo.environment)
+        #expect(install.status == 0, "\(install.stderr)")
+        let server = try repo.gitResult("push", "--no-verify", "origin", "main")
+        #expect(server.status != 0 && server.stderr.contains("remote: blocked: m 2 -> production"), "\(server.stderr)")
+        #expect(server.stderr.contains("which this host cannot do"), "\(server.stderr)")
+        #expect(server.stderr.contains("keep probe checks out of the policy this server enforces"), "\(server.stderr)")
         #expect(try repo.remoteTip() == before)
     }
 }

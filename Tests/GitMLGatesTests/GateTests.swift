@@ -189,11 +189,12 @@ struct GateEvaluationTests {
         let check = GateCheck.probe(golden: "p.jsonl")
         let unreplayed = GateEvaluation.evaluate([check], inputs)
         #expect(!unreplayed[0].passed && unreplayed[0].detail == "the golden probes were not replayed")
-        inputs.probeProblems = ["p.jsonl": ["sum (line 1) drifted: differs"]]
+        inputs.probeProblems = ["p.jsonl": ("ab12", ["sum (line 1) drifted: differs"])]
         let drifted = GateEvaluation.evaluate([check], inputs)
         #expect(!drifted[0].passed && drifted[0].check == "probe p.jsonl" && drifted[0].detail.contains("sum (line 1)"))
-        inputs.probeProblems = ["p.jsonl": []]
-        #expect(GateEvaluation.evaluate([check], inputs)[0].passed)
+        inputs.probeProblems = ["p.jsonl": ("ab12", [])]
+        let passed = GateEvaluation.evaluate([check], inputs)[0]
+        #expect(passed.passed && passed.detail.hasSuffix("(p.jsonl sha256 ab12)"), "the answers that judged are named")
     }
 
     @Test("schemas must match the champion's, and differences are listed")
