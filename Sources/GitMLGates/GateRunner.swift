@@ -15,9 +15,12 @@ public struct GateOutcome: Sendable {
 
 /// Evaluates a version's gates in the work tree and records the evidence.
 public struct GateRunner {
-    /// Examines a version's committed card against required sections (the cards area, handed in by the caller so
-    /// gates need not depend on it): problems, or none.
-    public typealias CardExaminer = (_ model: String, _ version: Int, _ sections: [String]) throws -> [String]
+    /// Examines a version's committed card in a workspace against required sections (the cards area, handed in by
+    /// the caller so gates need not depend on it): problems, or none.
+    public typealias CardExaminer =
+        @Sendable (
+            _ workspace: Workspace, _ model: String, _ version: Int, _ sections: [String]
+        ) throws -> [String]
 
     /// Replays a golden file (its path and bytes, read where the policy is read) against the version whose version
     /// file has `digest`, started for it: each probe that failed, or why that version could not be probed; none
@@ -93,7 +96,7 @@ public struct GateRunner {
                 .filter(\.isProblem).map { "\($0.state) \($0.subject)" }
         }
         if let sections = spec.cardSections(for: stage), let cardExaminer {
-            inputs.cardProblems = try cardExaminer(name, version, sections)
+            inputs.cardProblems = try cardExaminer(workspace, name, version, sections)
         }
         inputs.probeProblems = try policy.probeProblems(
             checks, model: name, version: version, digest: candidate.file.digest, examiner: probeExaminer,

@@ -47,11 +47,6 @@ public struct PromotionVerdict: Sendable {
 /// Everything is read from commits (and, for re-hashing, the local object store and work tree), so what is judged
 /// is what is pushed.
 public struct PromotionCheck {
-    /// Examines the committed card of a version in a workspace (a scratch copy of the pushed `.mlops`); the cards
-    /// area provides it, so gates need not depend on cards.
-    public typealias CardExaminer = (_ workspace: Workspace, _ model: String, _ version: Int, _ sections: [String])
-        throws -> [String]
-
     /// What to judge: the pushed commit, what the target already has, and where its policy is.
     public struct Range: Sendable {
         /// The commit being pushed (or the end of `A..B`).
@@ -98,12 +93,13 @@ public struct PromotionCheck {
     let repository: Repository
     /// The clone's work tree and object store, used to re-hash files the commit does not carry; nil on a server.
     let workspace: Workspace?
-    let cardExaminer: CardExaminer?
+    /// Examines the committed card in a scratch copy of the pushed `.mlops`.
+    let cardExaminer: GateRunner.CardExaminer?
     /// Starts a version from the clone's object store and replays golden probes; nil on a server.
     let probeExaminer: GateRunner.ProbeExaminer?
 
     public init(
-        repository: Repository, workspace: Workspace? = nil, cardExaminer: CardExaminer? = nil,
+        repository: Repository, workspace: Workspace? = nil, cardExaminer: GateRunner.CardExaminer? = nil,
         probeExaminer: GateRunner.ProbeExaminer? = nil
     ) {
         self.repository = repository

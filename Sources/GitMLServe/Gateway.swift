@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Dispatch
 import GitMLBasics
+import GitMLGates
 import GitMLLineage
 import GitMLRegistry
 import GitMLStore
@@ -113,11 +114,11 @@ public final class Gateway: Sendable {
         public var port: Int?
         public var token: String?
         public var environment: [String: String]
-        public var cardExaminer: (@Sendable (Workspace, String, Int, [String]) throws -> [String])?
+        public var cardExaminer: GateRunner.CardExaminer?
 
         public init(
             root: String, configPath: String, host: String?, port: Int?, token: String?, environment: [String: String],
-            cardExaminer: (@Sendable (Workspace, String, Int, [String]) throws -> [String])?
+            cardExaminer: GateRunner.CardExaminer?
         ) {
             self.root = root
             self.configPath = configPath

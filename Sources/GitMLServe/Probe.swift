@@ -156,7 +156,7 @@ extension Gateway {
     /// replayed, and the failures (or why it could not be started) as the check's problems. Blocks the calling
     /// thread.
     public static func probeExaminer(
-        workspace: Workspace, cardExaminer: (@Sendable (Workspace, String, Int, [String]) throws -> [String])?
+        workspace: Workspace, cardExaminer: GateRunner.CardExaminer?
     ) -> GateRunner.ProbeExaminer {
         { model, version, digest, golden, bytes in
             let probes: [GoldenProbe]

@@ -10,10 +10,10 @@ import GitMLStore
 /// analysis (advance, abort, promote, finish), so both write the same files the same way, under one lock.
 public struct RolloutControl {
     let workspace: Workspace
-    let cardExaminer: (@Sendable (Workspace, String, Int, [String]) throws -> [String])?
+    let cardExaminer: GateRunner.CardExaminer?
 
     public init(
-        workspace: Workspace, cardExaminer: (@Sendable (Workspace, String, Int, [String]) throws -> [String])? = nil
+        workspace: Workspace, cardExaminer: GateRunner.CardExaminer? = nil
     ) {
         self.workspace = workspace
         self.cardExaminer = cardExaminer
@@ -67,13 +67,8 @@ public struct RolloutControl {
 
     /// The candidate's production gates, evaluated now as the pre-push hook evaluates them: the failures.
     private func failedGates(_ model: String, _ candidate: Int) throws -> [String] {
-        let examiner = cardExaminer.map { examine in
-            { [workspace] (name: String, number: Int, sections: [String]) in
-                try examine(workspace, name, number, sections)
-            }
-        }
         let probes = Gateway.probeExaminer(workspace: workspace, cardExaminer: cardExaminer)
-        let (_, _, rows, _) = try GateRunner(workspace: workspace, cardExaminer: examiner, probeExaminer: probes)
+        let (_, _, rows, _) = try GateRunner(workspace: workspace, cardExaminer: cardExaminer, probeExaminer: probes)
             .evaluate(model, version: String(candidate), stage: .production, artifactsVerified: [])
         return rows.filter { !$0.passed }.map { "gate \($0.check): \($0.detail.isEmpty ? $0.observed : $0.detail)" }
     }

@@ -38,11 +38,11 @@ public struct VersionLoader: Sendable {
     public let root: String
     public let environment: [String: String]
     /// Examines a version's committed card for a gate that requires sections (handed in by the CLI).
-    public let cardExaminer: (@Sendable (Workspace, String, Int, [String]) throws -> [String])?
+    public let cardExaminer: GateRunner.CardExaminer?
 
     public init(
         root: String, environment: [String: String],
-        cardExaminer: (@Sendable (Workspace, String, Int, [String]) throws -> [String])?
+        cardExaminer: GateRunner.CardExaminer?
     ) {
         self.root = root
         self.environment = environment
@@ -93,15 +93,11 @@ public struct VersionLoader: Sendable {
                 try place(artifact, model: settings.name, version: number, in: relative, workspace: workspace)
             }
             if let stage = gatesFor ?? (settings.version == nil ? settings.stage : nil) {
-                let examiner = cardExaminer.map { examine in
-                    { (name: String, number: Int, sections: [String]) in try examine(workspace, name, number, sections)
-                    }
-                }
                 // Golden probes need the backend this version is about to get: collected here, replayed by
                 // `Gateway.prepare` once it is healthy (a file that does not parse fails the gate now).
                 let deferred = DeferredProbes()
                 let (_, _, rows, _) = try GateRunner(
-                    workspace: workspace, cardExaminer: examiner, probeExaminer: deferred.collect
+                    workspace: workspace, cardExaminer: cardExaminer, probeExaminer: deferred.collect
                 ).evaluate(settings.name, version: String(number), stage: stage, artifactsVerified: [])
                 let failed = rows.filter { !$0.passed }
                 if !failed.isEmpty {

@@ -94,10 +94,9 @@ struct Card: GitMLCommand {
     }
 }
 
-/// The card examiner gates use for a `card` check.
-func cardExaminer(_ workspace: Workspace) -> GateRunner.CardExaminer {
-    { model, version, sections in
-        try CardBuilder(workspace: workspace).check(
-            model, reference: String(version), sections: sections.isEmpty ? CardBuilder.defaultSections : sections)
-    }
+/// The card examiner the gates use when they require card sections (gate check, the hooks, serve, rollout, probe).
+let cardExaminer: GateRunner.CardExaminer = {
+    workspace, model, version, sections in
+    try CardBuilder(workspace: workspace).check(
+        model, reference: String(version), sections: sections.isEmpty ? CardBuilder.defaultSections : sections)
 }

@@ -30,7 +30,7 @@ struct GateCheckCommand: GitMLCommand {
         let workspace = try context.workspace()
         let reference = ModelReference(model, version: version)
         let outcome = try GateRunner(
-            workspace: workspace, cardExaminer: cardExaminer(workspace),
+            workspace: workspace, cardExaminer: cardExaminer,
             probeExaminer: Gateway.probeExaminer(workspace: workspace, cardExaminer: cardExaminer)
         ).check(reference.name, version: reference.reference ?? "latest", stage: to)
         if output.json {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import GitMLBasics
 import GitMLCards
+import GitMLGates
 import GitMLLineage
 import GitMLRegistry
 import GitMLRollout
@@ -23,13 +24,6 @@ struct RolloutCommand: ParsableCommand {
             RolloutStart.self, RolloutStatus.self, RolloutPause.self, RolloutResume.self, RolloutAbort.self,
             RolloutPromote.self, RolloutExportCommand.self,
         ])
-}
-
-/// The card examiner the gates use when they require card sections (serve, rollout, probe).
-let cardExaminer: @Sendable (Workspace, String, Int, [String]) throws -> [String] = {
-    workspace, model, version, sections in
-    try CardBuilder(workspace: workspace).check(
-        model, reference: String(version), sections: sections.isEmpty ? CardBuilder.defaultSections : sections)
 }
 
 extension Strategy: ExpressibleByArgument {}
