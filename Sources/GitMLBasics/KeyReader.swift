@@ -29,9 +29,8 @@ public struct KeyReader {
     public func number(_ value: JSONValue?, _ key: String, _ range: ClosedRange<Double>) throws -> Double? {
         guard let value, value != .null else { return nil }
         guard let number = value.number, number.isFinite, range.contains(number) else {
-            let text = { (x: Double) in x == x.rounded() && abs(x) < 1e15 ? String(Int64(x)) : JSONWriter.format(x) }
             throw bad(
-                "\(key) must be a number from \(text(range.lowerBound)) to \(text(range.upperBound))"
+                "\(key) must be a number from \(NumberText.exact(range.lowerBound)) to \(NumberText.exact(range.upperBound))"
             )
         }
         return number

@@ -156,8 +156,8 @@ public enum RolloutAnalysis {
         {
             return (
                 false,
-                "median latency \(milliseconds(mine)) is \(short((mine / theirs * 100).rounded() / 100))× "
-                    + "the stable version's \(milliseconds(theirs)), over \(short(bound))×"
+                "median latency \(milliseconds(mine)) is \(NumberText.exact((mine / theirs * 100).rounded() / 100))× "
+                    + "the stable version's \(milliseconds(theirs)), over \(NumberText.exact(bound))×"
             )
         }
         if let bound = bounds.minAgreement, let agreement = candidate.agreement, agreement < bound {
@@ -194,13 +194,9 @@ public enum RolloutAnalysis {
         return Decision(verdict: verdict, reason: reason, step: 0, weight: 0, stable: stable, candidate: candidate)
     }
 
-    static func percent(_ share: Double) -> String { short((share * 10_000).rounded() / 100) + " %" }
-    static func milliseconds(_ value: Double) -> String { short((value * 10).rounded() / 10) + " ms" }
+    static func percent(_ share: Double) -> String { NumberText.exact((share * 10_000).rounded() / 100) + " %" }
+    static func milliseconds(_ value: Double) -> String { NumberText.exact((value * 10).rounded() / 10) + " ms" }
 
-    /// `20`, not `20.0`; `1.4` as it is.
-    static func short(_ value: Double) -> String {
-        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : JSONWriter.format(value)
-    }
 }
 
 /// Which arm serves a request: a hash of its key and the rollout's id, so every gateway process sends a key to the

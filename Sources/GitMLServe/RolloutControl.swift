@@ -47,14 +47,18 @@ public struct RolloutControl {
     /// The model's rollout file, or nil when there is none.
     public func plan(_ model: String) throws -> RolloutPlan? {
         try Registry.validate(name: model)
-        let path = RolloutPlan.path(model: model)
-        guard try workspace.files.exists(path) else { return nil }
         do {
-            return try RolloutPlan.parse(
-                try workspace.files.read(path, limit: RolloutPlan.largestFile), model: model, source: path)
+            return try Self.read(model, in: workspace.files)
         } catch let error as GitMLError {
             throw RolloutError.unreadable(model: model, detail: error.message)
         }
+    }
+
+    /// The model's rollout file beneath `files`, parsed (nil when there is none): what the CLI and the gateway read.
+    static func read(_ model: String, in files: Beneath) throws -> RolloutPlan? {
+        let path = RolloutPlan.path(model: model)
+        guard try files.exists(path) else { return nil }
+        return try RolloutPlan.parse(try files.read(path, limit: RolloutPlan.largestFile), model: model, source: path)
     }
 
     /// Writes the file, having read it back first: nothing is written that the gateway could not read.

@@ -113,6 +113,11 @@ final class ActiveRollout: Sendable {
         }
         return (taken.0.stats(), taken.1.stats())
     }
+
+    /// Drops what was measured so far, unjudged (no sorting).
+    func resetSamples() {
+        samples.withLock { $0 = (ArmSamples(), ArmSamples()) }
+    }
 }
 
 /// Lets the mirror's callback reach its rollout (made after it).
@@ -274,14 +279,10 @@ extension Gateway {
     }
 
     private func readPlan(_ slot: Slot) -> RolloutPlan?? {
-        let path = RolloutPlan.path(model: slot.name)
-        let files = Beneath(root: loader.root)
         do {
-            guard try files.exists(path) else { return .some(nil) }
-            let bytes = try files.read(path, limit: RolloutPlan.largestFile)
-            return .some(try RolloutPlan.parse(bytes, model: slot.name, source: path))
+            return .some(try RolloutControl.read(slot.name, in: Beneath(root: loader.root)))
         } catch {
-            note(slot, "\(path) not followed: \(Self.describe(error))")
+            note(slot, "\(RolloutPlan.path(model: slot.name)) not followed: \(Self.describe(error))")
             return nil
         }
     }
@@ -346,13 +347,13 @@ extension Gateway {
             let (leader, gained) = active.takeLeadIfFree()
             if gained && plan.strategy != .blueGreen {
                 // A fresh interval: what was measured before this process led is not judged.
-                _ = active.takeSamples()
+                active.resetSamples()
                 active.progress.withLock { $0.stepStarted = Timestamp.nowSeconds() }
             }
             if leader {
                 await analyse(slot, active)
             } else {
-                _ = active.takeSamples()  // a follower's measurements are not judged: keep them bounded
+                active.resetSamples()  // a follower's measurements are not judged: keep them bounded
                 if let state = try? store?.state(model: slot.name, rollout: plan.id) {
                     active.weight.store(state.weight, ordering: .relaxed)
                     active.progress.withLock { $0 = state }

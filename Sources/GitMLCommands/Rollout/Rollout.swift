@@ -159,7 +159,7 @@ struct RolloutStart: GitMLCommand {
             let share = (plan.sample * 1000).rounded() / 10
             what =
                 "shadow for \(Self.text(plan.durationSeconds)), "
-                + "\(share == share.rounded() ? String(Int(share)) : JSONWriter.format(share)) % mirrored"
+                + "\(NumberText.exact(share)) % mirrored"
         case .blueGreen: what = "blue-green, version \(plan.stable) kept warm \(Self.text(plan.keepWarmSeconds))"
         }
         print("started \(plan.model) version \(plan.candidate): \(what); rollback target: version \(plan.stable)")
@@ -174,7 +174,7 @@ struct RolloutStart: GitMLCommand {
     static func text(_ seconds: Double) -> String {
         if seconds >= 3600 && seconds.truncatingRemainder(dividingBy: 3600) == 0 { return "\(Int(seconds / 3600))h" }
         if seconds >= 60 && seconds.truncatingRemainder(dividingBy: 60) == 0 { return "\(Int(seconds / 60))m" }
-        return (seconds == seconds.rounded() ? String(Int(seconds)) : JSONWriter.format(seconds)) + "s"
+        return NumberText.exact(seconds) + "s"
     }
 }
 
