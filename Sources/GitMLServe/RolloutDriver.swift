@@ -79,8 +79,8 @@ final class ActiveRollout: Sendable {
     }
 
     /// The bucket a request falls in: its key (a header, a JSON field) hashed with the rollout's id; a request
-    /// without the key, or a rollout keyed `random`, draws one.
-    func bucket(headers: HTTPFields, body: ByteBuffer) -> Int {
+    /// without the key, or a rollout keyed `random`, draws one. `parsed` is the body when the route already parsed it.
+    func bucket(headers: HTTPFields, body: ByteBuffer, parsed: JSONValue?) -> Int {
         switch plan.key {
         case .random: return Int.random(in: 0..<10_000)
         case .header(let name):
@@ -89,7 +89,7 @@ final class ActiveRollout: Sendable {
             }
             return Router.bucket(value.utf8, salt: plan.id)
         case .json(let field):
-            guard let parsed = try? JSONParser.parse(Array(body.readableBytesView), source: "the request"),
+            guard let parsed = parsed ?? (try? JSONParser.parse(Array(body.readableBytesView), source: "the request")),
                 let value = parsed[field], value != .null
             else { return Int.random(in: 0..<10_000) }
             let text = value.string ?? JSONWriter.compact(value)

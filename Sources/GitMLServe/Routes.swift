@@ -306,7 +306,8 @@ struct Routes {
             if weight >= 100
                 || (weight > 0
                     && Router.toCandidate(
-                        bucket: rollout.bucket(headers: request.headers, body: body), percent: weight)),
+                        bucket: rollout.bucket(headers: request.headers, body: body, parsed: openAIBody),
+                        percent: weight)),
                 let candidate = rollout.acquireCandidate(in: slot)
             {
                 if candidate.backend.isUp && candidate.backend.refusal == nil {

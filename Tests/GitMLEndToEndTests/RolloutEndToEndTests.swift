@@ -445,4 +445,25 @@ struct RolloutEndToEndTests {
         #expect(server.stderr.contains("keep probe checks out of the policy this server enforces"), "\(server.stderr)")
         #expect(try repo.remoteTip() == before)
     }
+
+    @Test("a canary keyed by a JSON field sends each value to one arm, and both arms get values")
+    func jsonKeyedCanary() throws {
+        let repo = try project(candidate: #"{"offset": 200}"#)
+        let gateway = try ServeProcess(repo)
+        #expect(try ready(gateway), "\(gateway.log)")
+        try startRollout(repo, ["--steps", "50,100", "--interval", "1h", "--key", "json:user"])
+        #expect(try rolloutStarted(gateway), "\(gateway.log)")
+        var arms: [String: Set<String>] = [:]
+        for round in 0..<2 {
+            for user in 0..<20 {
+                let answer = try HTTPExchange.send(
+                    gateway.url("/v1/models/m:predict"), method: "POST",
+                    body: #"{"instances": [[1, 2]], "user": "u\#(user)"}"#)
+                #expect(answer.status == 200, "round \(round): \(answer.body)")
+                arms["u\(user)", default: []].insert(answer.headers["x-git-ml-version"] ?? "")
+            }
+        }
+        #expect(arms.values.allSatisfy { $0.count == 1 }, "each user stays on one arm: \(arms)")
+        #expect(Set(arms.values.flatMap { $0 }) == ["1", "2"], "both arms: \(arms)")
+    }
 }
